@@ -1,0 +1,1 @@
+"""Degradations: MATLAB-exact bicubic resizing and blur kernels."""
