@@ -86,7 +86,7 @@ class Upsampler(nn.Sequential):
 
 
 class CALayer(nn.Module):
-    """Channel attention (RCAN paper, Sec. 3.3, Eq. 5-6): ``x * sigmoid(W_U relu(W_D avgpool(x)))``."""
+    """Channel attention (RCAN paper, Sec. 3.3, Fig. 3): ``x * sigmoid(W_U relu(W_D avgpool(x)))``."""
 
     def __init__(self, channel: int, reduction: int = 16) -> None:
         super().__init__()

@@ -1,0 +1,203 @@
+"""The ``sr-lib`` command line. Every failure is one ``sr-lib: error: ...`` line and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import SRLibError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="sr-lib", description="Super-resolution models, data and the standard evaluation protocol.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("models", help="list the registered models and their scales")
+
+    e = sub.add_parser("eval", help="PSNR/SSIM of a model on benchmark sets (Y channel, MATLAB protocol)")
+    e.add_argument("--model", required=True)
+    e.add_argument("--scale", type=_positive_int, required=True)
+    e.add_argument("--dataset", action="append", required=True, help="repeatable: Set5, Set14, B100, Demo, ...")
+    e.add_argument("--weights", type=Path, help="checkpoint: official .mat / .pth / our .pt")
+    e.add_argument("--data-dir", type=Path)
+    e.add_argument("--lr-precision", choices=["uint8", "float"], default="uint8",
+                   help="uint8 (standard: the MATLAB LR files) or float (LR never rounded)")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--json", type=Path, help="write the results (with provenance) to this file")
+
+    d = sub.add_parser("downscale", help="modcrop + MATLAB-exact bicubic downscale of every image in a folder")
+    d.add_argument("src", type=Path)
+    d.add_argument("dst", type=Path)
+    d.add_argument("--scale", type=_positive_int, required=True)
+    d.add_argument("--kernel", choices=["bicubic", "gaussian8"], default="bicubic",
+                   help="gaussian8: blur with each of the 8 benchmark Gaussians first (DAN/IKC protocol)")
+
+    data = sub.add_parser("data", help="list, verify or fetch data sets")
+    data.add_argument("action", choices=["list", "verify", "fetch"])
+    data.add_argument("names", nargs="*")
+    data.add_argument("--data-dir", type=Path)
+    data.add_argument("--dest", type=Path, help="fetch: where to put the files (default: the cache)")
+
+    t = sub.add_parser("train", help="train a model from scratch with a named preset")
+    t.add_argument("--model", required=True)
+    t.add_argument("--scale", type=_positive_int, required=True)
+    t.add_argument("--preset", default="quick")
+    t.add_argument("--iterations", type=_positive_int)
+    t.add_argument("--data-dir", type=Path)
+    t.add_argument("--checkpoint", type=Path, required=True)
+    t.add_argument("--json", type=Path, help="write the training curve and provenance here")
+    t.add_argument("--device", default="auto")
+
+    r = sub.add_parser("repro", help="run the parametrised reproduction notebook through papermill")
+    r.add_argument("--model", required=True)
+    r.add_argument("--scale", type=_positive_int, required=True)
+    r.add_argument("--preset", choices=["quick", "paper"], default="quick")
+    r.add_argument("--weights", type=Path)
+    r.add_argument("--data-dir", type=Path)
+    r.add_argument("--device", default="auto")
+    r.add_argument("--output", type=Path, required=True, help="folder for the executed notebook and results JSON")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except SRLibError as exc:
+        print(f"sr-lib: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sr-lib: interrupted", file=sys.stderr)
+        return 130
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models import get_model_entry, list_models
+
+    for name in list_models():
+        e = get_model_entry(name)
+        scales = ",".join(f"x{s}" for s in e.scales)
+        print(f"{name:16s} {scales:14s} {e.input.color:3s} {'pre-upsampled' if e.input.pre_upsample else 'LR input':13s} {e.description or e.paper}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_model
+    from .imageio import atomic_write_json
+
+    res = evaluate_model(args.model, args.scale, args.dataset, args.weights, args.data_dir, args.lr_precision,
+                         args.device)
+    print(f"{'dataset':10s} {'images':>6s} {'PSNR':>8s} {'SSIM':>7s}   model {args.model} x{args.scale}")
+    for ds, r in res["datasets"].items():
+        print(f"{ds:10s} {r['images']:6d} {r['psnr']:8.2f} {r['ssim']:7.4f}")
+    if args.json:
+        atomic_write_json(args.json, res)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_downscale(args: argparse.Namespace) -> int:
+    from .degrade.bicubic import downscale
+    from .errors import DataError
+    from .imageio import IMAGE_SUFFIXES, read_image, write_image
+
+    if not args.src.is_dir():
+        raise DataError(f"source folder not found: {args.src}")
+    files = sorted(p for p in args.src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"no images in {args.src}")
+    images = {p.stem: read_image(p) for p in files}  # read and check everything before writing anything
+    for stem, hr in images.items():
+        if min(hr.shape[:2]) < args.scale:
+            raise DataError(f"{stem}: image {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {args.scale}")
+    if args.kernel == "gaussian8":
+        from .degrade.kernels import blur_downscale_uint8, gaussian8_kernels
+
+        kernels = gaussian8_kernels(args.scale)
+        for i, (sigma, kernel) in enumerate(kernels):
+            out = args.dst / f"sig{sigma:.2f}"
+            for stem, hr in images.items():
+                write_image(out / f"{stem}.png", blur_downscale_uint8(hr, kernel, args.scale, resize="matlab"))
+        print(f"wrote {len(images)} x {len(kernels)} images under {args.dst}")
+        return 0
+    for stem, hr in images.items():
+        write_image(args.dst / f"{stem}.png", downscale(hr, args.scale))
+    print(f"wrote {len(images)} images to {args.dst}")
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from . import data
+
+    names = args.names or [n for n, i in data.registry().items() if i.pinned]
+    if args.action == "list":
+        for name in args.names or data.registry():
+            info = data.get_info(name)
+            try:
+                where = str(data.resolve_dataset(name, args.data_dir)) if info.name != "Demo" else "embedded"
+            except SRLibError:
+                where = "not found locally"
+            pinned = f"{len(info.files)} pinned files" if info.pinned else "unpinned"
+            print(f"{info.name:9s} {info.role:5s} {pinned:17s} {where}   {info.description}")
+        return 0
+    if args.action == "verify":
+        bad = 0
+        for name in names:
+            n, problems = data.verify(name, args.data_dir)
+            for line in problems:
+                print(f"{name}: {line}", file=sys.stderr)
+            bad += len(problems)
+            print(f"{name}: {n - len(problems)}/{n} files ok")
+        return 1 if bad else 0
+    for name in names:
+        print(f"{name}: {data.fetch(name, args.dest)}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .imageio import atomic_write_json
+    from .provenance import environment
+    from .evaluate import pick_device
+    from .train import preset, train, with_overrides
+
+    config = with_overrides(preset(args.model, args.preset), iterations=args.iterations)
+    _, result = train(args.model, args.scale, config, args.data_dir, args.checkpoint, args.device, log=print)
+    print(f"final {config.val_set} x{args.scale}: {result.final_psnr:.2f} dB after {result.wall_time_s:.0f} s; "
+          f"checkpoint {args.checkpoint}")
+    if args.json:
+        atomic_write_json(args.json, {**result.__dict__, "provenance": environment(pick_device(args.device))})
+    return 0
+
+
+def _cmd_repro(args: argparse.Namespace) -> int:
+    from .repro import run_reproduction
+
+    out = run_reproduction(args.model, args.scale, args.preset, args.output, weights=args.weights,
+                           data_dir=args.data_dir, device=args.device)
+    print(json.dumps({k: str(v) for k, v in out.items()}, indent=2))
+    return 0
+
+
+_COMMANDS = {"models": _cmd_models, "eval": _cmd_eval, "downscale": _cmd_downscale, "data": _cmd_data,
+             "train": _cmd_train, "repro": _cmd_repro}
+
+if __name__ == "__main__":
+    sys.exit(main())
