@@ -38,8 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", action="append", required=True, help="repeatable: Set5, Set14, B100, Demo, ...")
     e.add_argument("--weights", type=Path, help="checkpoint: official .mat / .pth / our .pt")
     e.add_argument("--data-dir", type=Path)
-    e.add_argument("--lr-precision", choices=["uint8", "float"], default="uint8",
-                   help="uint8 (standard: the MATLAB LR files) or float (LR never rounded)")
+    e.add_argument("--protocol", choices=["standard", "matlab-y", "float"],
+                   help="where the pipeline rounds: standard (MATLAB uint8 LR files; default), matlab-y "
+                        "(SRCNN/VDSR MATLAB scripts: LR never rounded, SR uint8), float (nothing rounded)")
+    e.add_argument("--lr-precision", choices=["uint8", "float"],
+                   help="shorthand: uint8 = --protocol standard, float = --protocol float")
     e.add_argument("--device", default="auto")
     e.add_argument("--json", type=Path, help="write the results (with provenance) to this file")
 
@@ -103,9 +106,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_model
     from .imageio import atomic_write_json
 
-    res = evaluate_model(args.model, args.scale, args.dataset, args.weights, args.data_dir, args.lr_precision,
-                         args.device)
-    print(f"{'dataset':10s} {'images':>6s} {'PSNR':>8s} {'SSIM':>7s}   model {args.model} x{args.scale}")
+    from .errors import ConfigError
+
+    implied = {"uint8": "standard", "float": "float", None: None}[args.lr_precision]
+    if args.protocol and implied and args.protocol != implied:
+        raise ConfigError(f"--lr-precision {args.lr_precision} contradicts --protocol {args.protocol}")
+    protocol = args.protocol or implied or "standard"
+    res = evaluate_model(args.model, args.scale, args.dataset, args.weights, args.data_dir, protocol, args.device)
+    print(f"{'dataset':10s} {'images':>6s} {'PSNR':>8s} {'SSIM':>7s}   model {args.model} x{args.scale}, "
+          f"protocol {protocol}")
     for ds, r in res["datasets"].items():
         print(f"{ds:10s} {r['images']:6d} {r['psnr']:8.2f} {r['ssim']:7.4f}")
     if args.json:

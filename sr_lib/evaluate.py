@@ -1,14 +1,20 @@
-"""Evaluation: run a registered model over benchmark sets and measure it with the standard protocol.
+"""Evaluation: run a registered model over benchmark sets and measure it with a named protocol.
 
-The pipeline per image (see :mod:`sr_lib.metrics` for the measuring half):
+Three published pipelines differ only in *where values are rounded*, and that moves PSNR by up to 0.08 dB
+(the book's protocol chapter measures each difference). They are explicit, named :class:`Protocol`\\ s:
 
-1. HR is modcropped; LR is the set's MATLAB-made file (or the exact downscale), ``uint8`` — or, with
-   ``lr_precision="float"``, the downscale never rounded. For Y-channel models the float protocol degrades the
-   ``uint8`` luma of the HR image, as the official MATLAB test scripts of SRCNN and VDSR do
-   (``imresize(rgb2ycbcr(im)(:,:,1), 1/s)`` in double precision);
-2. the network input is built as its :class:`~sr_lib.models.registry.InputSpec` says: RGB or the MATLAB luma Y,
-   scaled to the model's pixel range, bicubic-upscaled first for pre-upsampling models;
-3. the output is quantised to ``uint8`` and measured on Y with a ``scale``-pixel border crop.
+``standard`` (default)
+    The EDSR/RCAN MATLAB scripts: LR = the set's MATLAB-made ``uint8`` file (or the bit-identical downscale),
+    SR saved as ``uint8``, Y of MATLAB ``rgb2ycbcr`` on ``uint8`` images (rounded).
+``matlab-y``
+    The SRCNN/VDSR MATLAB test scripts, which made the bicubic rows of every later table: the HR image (for
+    Y-channel models its rounded ``uint8`` luma) is downscaled in double precision and the LR is never rounded;
+    SR quantised to ``uint8``; Y rounded.
+``float``
+    Python reimplementations such as pytorch-vdsr's ``eval.py``: HR luma in float, LR never rounded, the SR
+    output only clipped to [0, 255], never quantised.
+
+Every protocol then crops ``scale`` border pixels and computes PSNR and MATLAB SSIM (:mod:`sr_lib.metrics`).
 """
 
 from __future__ import annotations
@@ -22,27 +28,68 @@ import numpy as np
 import torch
 from torch import nn
 
-from .color import luma
-from .data import BenchmarkPair, LRPrecision, load_benchmark
+from .color import Precision, luma
+from .data import BenchmarkPair, load_benchmark
 from .degrade.bicubic import imresize
+from .errors import ConfigError
 from .metrics import evaluate_pair, quantize
 from .models import create_model, get_model_entry
 from .models.registry import ModelEntry
 from .provenance import environment, file_hashes
 
+Forward = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Where the evaluation pipeline rounds (see the module docstring)."""
+
+    name: str
+    lr_precision: Precision  # "uint8": LR rounded (the files); "float": never rounded
+    y_precision: Precision  # rounding of MATLAB rgb2ycbcr for the measured luma (and a Y model's input)
+    quantize_sr: bool  # SR rounded to uint8 before it is measured
+    description: str
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol("standard", "uint8", "uint8", True,
+                 "MATLAB LR files (uint8), SR as uint8, Y of rgb2ycbcr on uint8 (EDSR/RCAN scripts)"),
+        Protocol("matlab-y", "float", "uint8", True,
+                 "HR (its uint8 luma for Y models) downscaled in double, LR never rounded, SR as uint8 "
+                 "(SRCNN/VDSR MATLAB scripts; the bicubic rows)"),
+        Protocol("float", "float", "float", False,
+                 "nothing rounded: float luma, float LR, SR only clipped (pytorch-vdsr eval.py)"),
+    )
+}
+
+
+def get_protocol(name: str) -> Protocol:
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ConfigError(f"unknown protocol '{name}'; known: {', '.join(PROTOCOLS)}") from None
+
 
 def pick_device(device: str | None = None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device '{device}' requested but CUDA is not available")
+    return torch.device(device)  # type: ignore[arg-type]
 
 
-def model_input(entry: ModelEntry, lr: np.ndarray, scale: int) -> torch.Tensor:
-    """The network input (1, C, H, W) float32 for an LR image (uint8 or float64 in 0..255 units)."""
+def model_input(entry: ModelEntry, lr: np.ndarray, scale: int, y_precision: Precision = "uint8") -> torch.Tensor:
+    """The network input (1, C, H, W) float32 for an LR image in 0..255 units.
+
+    ``lr`` is RGB (H, W, 3), grey (H, W) or, for Y models, already the luma plane (H, W). Y models get the
+    MATLAB luma (rounded as ``y_precision`` says when ``lr`` is ``uint8``); pre-upsampling models get the
+    MATLAB bicubic upscale, in float.
+    """
     spec = entry.input
-    precision: Literal["uint8", "float"] = "uint8" if lr.dtype == np.uint8 else "float"
     if spec.color == "y":
-        planes = luma(lr, precision)[None]
+        planes = luma(lr, y_precision if lr.dtype == np.uint8 else "float")[None]
     else:
         rgb = np.repeat(lr[..., None], 3, axis=2) if lr.ndim == 2 else lr
         planes = rgb.transpose(2, 0, 1).astype(np.float64)
@@ -58,13 +105,16 @@ def super_resolve(
     lr: np.ndarray,
     scale: int,
     device: torch.device | str = "cpu",
-    forward: Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor], torch.Tensor] | None = None,
+    forward: Forward | None = None,
+    quantize_output: bool = True,
+    y_precision: Precision = "uint8",
 ) -> np.ndarray:
-    """SR image quantised to ``uint8``: (H, W, 3) for RGB models, (H, W) luma for Y models.
+    """SR image in 0..255 units: (H, W, 3) for RGB models, (H, W) luma for Y models.
 
-    ``forward(fn, x)`` may wrap the network call (self-ensemble, tiling); by default it is ``fn(x)``.
+    ``uint8`` when ``quantize_output`` (the standard), else float64 clipped to [0, 255].
+    ``forward(fn, x)`` may wrap the network call (self-ensemble, tiling, official chopping); default ``fn(x)``.
     """
-    x = model_input(entry, lr, scale).to(device)
+    x = model_input(entry, lr, scale, y_precision).to(device)
 
     def fn(t: torch.Tensor) -> torch.Tensor:
         return entry.predict(model, t)
@@ -72,15 +122,24 @@ def super_resolve(
     with torch.inference_mode():
         out = forward(fn, x) if forward else fn(x)
     out = out[0].double().cpu().numpy() * (255.0 / entry.input.pixel_max)
-    return quantize(out[0] if entry.input.color == "y" else out.transpose(1, 2, 0))
+    out = out[0] if entry.input.color == "y" else out.transpose(1, 2, 0)
+    return quantize(out) if quantize_output else np.clip(out, 0.0, 255.0)
 
 
-def official_forward(entry: ModelEntry, scale: int) -> Callable | None:
+def official_forward(entry: ModelEntry, scale: int) -> Forward | None:
     """The forward wrapper the official test protocol uses, if the entry declares one (e.g. CSNLN's ``--chop``)."""
     wrapper = entry.extra.get("official_test_forward")
     if wrapper is None:
         return None
     return lambda fn, x: wrapper(fn, x, scale=scale)  # type: ignore[operator]
+
+
+def protocol_lr(entry: ModelEntry, pair: BenchmarkPair, scale: int, protocol: Protocol) -> np.ndarray:
+    """The LR image the protocol feeds: the pair's LR, or for Y models under a float-LR protocol the
+    never-rounded downscale of the HR luma (as the official MATLAB/Python Y-channel scripts compute it)."""
+    if protocol.lr_precision == "float" and entry.input.color == "y":
+        return imresize(luma(pair.hr, protocol.y_precision), 1.0 / scale)
+    return pair.lr
 
 
 @dataclass
@@ -97,7 +156,7 @@ def evaluate_model(
     datasets: list[str],
     weights: str | Path | None = None,
     data_dir: str | Path | None = None,
-    lr_precision: LRPrecision = "uint8",
+    protocol: str = "standard",
     device: str | None = None,
     model: nn.Module | None = None,
     progress: Callable[[str], None] | None = None,
@@ -107,6 +166,9 @@ def evaluate_model(
 
     entry = get_model_entry(name)
     entry.check_scale(scale)
+    proto = get_protocol(protocol)
+    if not datasets:
+        raise ConfigError("no data set given")
     dev = pick_device(device)
     if model is None:
         model = create_model(name, scale)
@@ -117,14 +179,13 @@ def evaluate_model(
     data_hashes: dict[str, str] = {}
     start = time.perf_counter()
     for ds in datasets:
-        pairs: list[BenchmarkPair] = load_benchmark(ds, scale, data_dir, lr_precision)
+        pairs = load_benchmark(ds, scale, data_dir, proto.lr_precision)
         per_image = {}
         for pair in pairs:
-            lr = pair.lr
-            if lr_precision == "float" and entry.input.color == "y":
-                lr = imresize(luma(pair.hr, "uint8"), 1.0 / scale)
-            sr = super_resolve(entry, model, lr, scale, dev, forward=official_forward(entry, scale))
-            score = evaluate_pair(sr, pair.hr, scale)
+            sr = super_resolve(entry, model, protocol_lr(entry, pair, scale, proto), scale, dev,
+                               forward=official_forward(entry, scale), quantize_output=proto.quantize_sr,
+                               y_precision=proto.y_precision)
+            score = evaluate_pair(sr, pair.hr, scale, y_precision=proto.y_precision, quantize_sr=proto.quantize_sr)
             per_image[pair.name] = {"psnr": score.psnr, "ssim": score.ssim}
             data_hashes.update(file_hashes(pair.files))
             if progress:
@@ -134,11 +195,9 @@ def evaluate_model(
         results["datasets"][ds] = asdict(SetResult(float(np.mean(psnrs)), float(np.mean(ssims)), len(pairs), per_image))
     results["provenance"] = {
         **environment(dev),
-        "config": {"model": name, "scale": scale, "datasets": datasets, "lr_precision": lr_precision,
+        "config": {"model": name, "scale": scale, "datasets": datasets, "protocol": asdict(proto),
                    "weights": str(weights) if weights else None,
-                   "weights_sha256": file_hashes([Path(weights)])[str(weights)] if weights else None,
-                   "protocol": "Y (MATLAB rgb2ycbcr, uint8), SR quantised to uint8, border crop = scale, "
-                               "MATLAB SSIM (11x11 Gaussian, sigma 1.5)"},
+                   "weights_sha256": file_hashes([Path(weights)])[str(weights)] if weights else None},
         "data_sha256": data_hashes,
         "wall_time_s": round(time.perf_counter() - start, 3),
     }

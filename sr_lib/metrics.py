@@ -72,13 +72,15 @@ def evaluate_pair(
     scale: int,
     y_precision: Precision = "uint8",
     compute_ssim: bool = True,
+    quantize_sr: bool = True,
 ) -> Score:
     """PSNR/SSIM of an SR image against its HR image with the standard protocol (steps 1-4 above).
 
     ``sr`` may be float (it is quantised first) or uint8, RGB (H, W, 3) or single channel (H, W); a
     single-channel SR is taken to already be the measured channel (Y-only models). ``hr`` is uint8.
+    ``quantize_sr=False`` measures a float SR as it is (the pytorch-vdsr protocol).
     """
-    sr_q = quantize(sr) if sr.dtype != np.uint8 else sr
+    sr_q = sr if quantize_sr is False else (quantize(sr) if sr.dtype != np.uint8 else sr)
     if sr_q.shape[:2] != hr.shape[:2]:
         raise ValueError(f"SR {sr_q.shape[:2]} and HR {hr.shape[:2]} sizes differ")
     sr_y = sr_q.astype(np.float64) if sr_q.ndim == 2 else _measured_channel(sr_q, hr, y_precision)
@@ -87,8 +89,13 @@ def evaluate_pair(
     return Score(psnr(sr_y, hr_y), ssim(sr_y, hr_y) if compute_ssim else float("nan"))
 
 
+#: MATLAB rgb2gray weights (the first row of its NTSC matrix inverse).
+_RGB2GRAY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
+
+
 def _measured_channel(sr_rgb: np.ndarray, hr: np.ndarray, precision: Precision) -> np.ndarray:
     if hr.ndim == 2 or hr.shape[2] == 1:
         # A grey HR image is measured on its grey values: bring the RGB SR back to grey (MATLAB rgb2gray).
-        return quantize(sr_rgb.astype(np.float64) @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])).astype(np.float64)
+        grey = sr_rgb.astype(np.float64) @ _RGB2GRAY
+        return quantize(grey).astype(np.float64) if precision == "uint8" else grey
     return luma(sr_rgb, precision)

@@ -33,13 +33,31 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
 
         return state_dict_from_mat(path)
     if not zipfile.is_zipfile(path):
-        from .models.vdsr import load_vdsr_legacy_pickle
-
-        return load_vdsr_legacy_pickle(path)
+        return _read_legacy(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ... for unsafe or corrupt files
         raise WeightsError(f"{path}: not a loadable weights-only checkpoint ({type(exc).__name__})") from None
+    return unwrap_state_dict(obj, path)
+
+
+def _read_legacy(path: Path) -> dict[str, Tensor]:
+    """A legacy (pre-zip) torch file, through the restricted unpickler (nothing in it is executed)."""
+    from .models.vdsr import VDSR_EPOCH50_SHA256, VDSR_PICKLE_CLASSES, load_vdsr_legacy_pickle
+    from .safe_pickle import InertObject, is_legacy_torch_file, load_legacy_torch_file
+
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not is_legacy_torch_file(head):
+        raise WeightsError(f"{path}: unrecognised weights format (not .mat, not a torch file)")
+    obj = load_legacy_torch_file(path, allowed_classes=VDSR_PICKLE_CLASSES, expected_sha256=None)
+    net = obj.get("model") if isinstance(obj, dict) else obj
+    if isinstance(net, InertObject) and type(net).qualname == "vdsr.Net":
+        # pytorch-vdsr's whole-model pickle; the published epoch-50 file is also hash-checked
+        from .imageio import sha256_file
+
+        expected = VDSR_EPOCH50_SHA256 if sha256_file(path) == VDSR_EPOCH50_SHA256 else None
+        return load_vdsr_legacy_pickle(path, expected_sha256=expected)
     return unwrap_state_dict(obj, path)
 
 

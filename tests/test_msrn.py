@@ -29,7 +29,8 @@ def test_msrb_kernels_and_widths() -> None:
     assert (block.conv_5_1.in_channels, block.conv_5_1.out_channels) == (c, c)
     assert (block.conv_3_2.in_channels, block.conv_3_2.out_channels) == (2 * c, 2 * c)
     assert (block.conv_5_2.in_channels, block.conv_5_2.out_channels) == (2 * c, 2 * c)
-    assert (block.confusion.in_channels, block.confusion.out_channels, block.confusion.kernel_size) == (4 * c, c, (1, 1))
+    confusion = block.confusion
+    assert (confusion.in_channels, confusion.out_channels, confusion.kernel_size) == (4 * c, c, (1, 1))
 
 
 def test_msrb_cross_connections_and_local_residual() -> None:

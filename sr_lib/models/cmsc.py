@@ -17,8 +17,9 @@ Every other choice is **the book's**, not the paper's, and is a typed field of :
 varied: input convention (default: the bicubic-upscaled Y channel in [0, 1], as in the VDSR / DRCN / MemNet line of
 work that the journal extension compares with), widths, depths, kernel sizes, the exact merge formula, activation,
 whether the reconstruction is shared between stages, a global image skip, and whether the assembly weights are
-learned. The assembly weights are always normalised by a softmax, so they are positive and sum to one. No paper
-numbers exist for this model; nothing here should be read as the authors' exact configuration.
+learned. The assembly weights are always normalised by a softmax, so they are positive and sum to one (initialised
+uniform; convolutions keep PyTorch's default initialisation). The default configuration has 2,608,900 parameters.
+No paper numbers exist for this model; nothing here should be read as the authors' exact configuration.
 
 The network is fully convolutional with local kernels; the assembly weights are input-independent scalars, so
 tiled inference with enough overlap equals whole-image inference.
@@ -100,13 +101,17 @@ class CMSCConfig:
         if len(self.kernel_sizes) != 2 or any(k < 1 or k % 2 == 0 for k in self.kernel_sizes):
             raise ConfigError(f"CMSCConfig.kernel_sizes must be two odd sizes, got {self.kernel_sizes!r}")
         if self.stage_residual not in ("stage_input", "extracted"):
-            raise ConfigError(f"CMSCConfig.stage_residual must be 'stage_input' or 'extracted', got {self.stage_residual!r}")
+            raise ConfigError(
+                f"CMSCConfig.stage_residual must be 'stage_input' or 'extracted', got {self.stage_residual!r}"
+            )
         if self.act not in ("relu", "prelu"):
             raise ConfigError(f"CMSCConfig.act must be 'relu' or 'prelu', got {self.act!r}")
         if self.assembly_init is not None and (
             len(self.assembly_init) != self.n_stages or any(not w > 0 for w in self.assembly_init)
         ):
-            raise ConfigError(f"CMSCConfig.assembly_init needs {self.n_stages} positive weights, got {self.assembly_init!r}")
+            raise ConfigError(
+                f"CMSCConfig.assembly_init needs {self.n_stages} positive weights, got {self.assembly_init!r}"
+            )
 
 
 def _conv(cin: int, cout: int, k: int) -> nn.Conv2d:
@@ -129,7 +134,9 @@ class MSCModule(nn.Module):
     ``cross=False`` replaces ``m`` by each branch's own input (two independent residual streams).
     """
 
-    def __init__(self, n_feats: int, kernel_sizes: tuple[int, int], convs_per_branch: int, cross: bool, act: str) -> None:
+    def __init__(
+        self, n_feats: int, kernel_sizes: tuple[int, int], convs_per_branch: int, cross: bool, act: str
+    ) -> None:
         super().__init__()
         self.cross = cross
 
@@ -212,7 +219,8 @@ class CMSC(nn.Module):
             layers.append(_conv(c, n, 3))
             return nn.Sequential(*layers)
 
-        self.tail = nn.ModuleList(reconstruction() for _ in range(1 if config.share_reconstruction else config.n_stages))
+        n_reconstructions = 1 if config.share_reconstruction else config.n_stages
+        self.tail = nn.ModuleList(reconstruction() for _ in range(n_reconstructions))
 
         init = config.assembly_init or (1.0,) * config.n_stages
         logits = torch.tensor([math.log(w / sum(init)) for w in init])
@@ -266,7 +274,10 @@ def cascaded_supervision_loss(
     if criterion not in ("mse", "l1"):
         raise ConfigError(f"criterion must be 'mse' or 'l1', got {criterion!r}")
     n = len(out.stages)
-    weights = [float(stage_weights)] * n if isinstance(stage_weights, (int, float)) else [float(w) for w in stage_weights]
+    if isinstance(stage_weights, (int, float)):
+        weights = [float(stage_weights)] * n
+    else:
+        weights = [float(w) for w in stage_weights]
     if len(weights) != n:
         raise ConfigError(f"stage_weights has {len(weights)} entries for {n} stages")
     if out.output.shape != target.shape:

@@ -108,7 +108,7 @@ class MSRN(nn.Module):
         super().__init__()
         if config.n_colors != 3:
             raise ConfigError(f"MSRN (RGB) needs n_colors=3 for its mean shift, got {config.n_colors}; use MSRNY for Y")
-        _check_scale(config.scale, allow_3=True)
+        _check_scale(config.scale)
         self.config = config
         c = config.n_feats
         self.sub_mean = MeanShift(config.rgb_range, sign=-1, trainable=config.meanshift_trainable)
@@ -167,7 +167,7 @@ class MSRNY(nn.Module):
 
     def __init__(self, config: MSRNYConfig = MSRNYConfig()) -> None:
         super().__init__()
-        _check_scale(config.scale, allow_3=True)
+        _check_scale(config.scale)
         self.config = config
         c, s, bias = config.n_feats, config.scale, config.bias
         self.conv_input = nn.Conv2d(1, c, 3, padding=1, bias=bias)
@@ -189,8 +189,8 @@ class MSRNY(nn.Module):
         return self.conv_output(self.convt(self.conv(out)))
 
 
-def _check_scale(scale: int, allow_3: bool) -> None:
-    if not isinstance(scale, int) or scale < 2 or (scale & (scale - 1) != 0 and not (allow_3 and scale == 3)):
+def _check_scale(scale: int) -> None:
+    if not isinstance(scale, int) or scale < 2 or (scale & (scale - 1) != 0 and scale != 3):
         raise ConfigError(f"MSRN supports scales 2, 3, 4, 8 (2^n or 3), got {scale!r}")
 
 
