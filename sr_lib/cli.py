@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--scale", type=_positive_int, required=True)
     r.add_argument("--preset", choices=["quick", "paper"], default="quick")
     r.add_argument("--weights", type=Path)
+    r.add_argument("--weights-dir", type=Path, help="where official weights are looked up (default $SR_WEIGHTS_DIR)")
     r.add_argument("--data-dir", type=Path)
     r.add_argument("--device", default="auto")
     r.add_argument("--output", type=Path, required=True, help="folder for the executed notebook and results JSON")
@@ -200,7 +201,7 @@ def _cmd_repro(args: argparse.Namespace) -> int:
     from .repro import run_reproduction
 
     out = run_reproduction(args.model, args.scale, args.preset, args.output, weights=args.weights,
-                           data_dir=args.data_dir, device=args.device)
+                           data_dir=args.data_dir, weights_dir=args.weights_dir, device=args.device)
     print(json.dumps({k: str(v) for k, v in out.items()}, indent=2))
     return 0
 

@@ -164,5 +164,7 @@ def test_official_weights_table() -> None:
 @pytest.mark.parametrize("name", ["edsr", "edsr-baseline", "mdsr", "mdsr-baseline"])
 def test_entries_are_tile_safe_rgb_255(name: str) -> None:
     entry = get_model_entry(name)
-    assert entry.tile_safe and entry.scales == (2, 3, 4) and entry.params_without_grad == ()
+    assert entry.tile_safe and entry.scales == (2, 3, 4)
+    idle = entry.unused_parameters(3)
+    assert idle == (() if name.startswith("edsr") else ("pre_process.0.*", "upsample.0.*", "pre_process.2.*", "upsample.2.*"))
     assert (entry.input.color, entry.input.pre_upsample, entry.input.pixel_max) == ("rgb", False, 255.0)

@@ -8,32 +8,19 @@ the same methods score lower, which the last test documents.
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import pytest
 
 from sr_lib.evaluate import evaluate_model
-
-PAPER_CSV = Path(__file__).resolve().parents[2] / "shared" / "paper_results.csv"
+from sr_lib.papers import paper_psnr
 
 
 def paper_row(model: str, scale: int, dataset: str) -> float:
-    import os
-
-    path = Path(os.environ.get("SR_PAPER_RESULTS", PAPER_CSV))
-    with open(path) as f:
-        for row in csv.DictReader(f):
-            if row["model"] == model and row["scale"] == str(scale) and row["dataset"] == dataset and row["primary"] == "1":
-                return float(row["psnr"])
-    raise LookupError(f"{model} x{scale} {dataset} not in {path}")
+    value = paper_psnr(model, scale, dataset)
+    assert value is not None, f"{model} x{scale} {dataset} missing from sr_lib/resources/paper_results.csv"
+    return value
 
 
 BICUBIC_CASES = [(s, d) for s in (2, 3, 4) for d in ("Set5", "Set14", "B100")]
-SRCNN_PAPER = {  # TPAMI 9-5-5 (ImageNet), as in the issue and shared/weights/README.md
-    (2, "Set5"): 36.66, (3, "Set5"): 32.75, (4, "Set5"): 30.48,
-    (2, "Set14"): 32.45, (3, "Set14"): 29.30, (4, "Set14"): 27.50,
-}
 
 
 @pytest.mark.data
@@ -52,7 +39,8 @@ def test_official_srcnn_equals_paper(data_dir, weights_dir, scale: int) -> None:
     res = evaluate_model("srcnn", scale, ["Set5", "Set14"], weights_dir / "srcnn" / "9-5-5_ImageNet" / f"x{scale}.mat",
                          data_dir=data_dir, protocol="matlab-y")
     for ds in ("Set5", "Set14"):
-        assert abs(res["datasets"][ds]["psnr"] - SRCNN_PAPER[(scale, ds)]) <= 0.01, (ds, res["datasets"][ds]["psnr"])
+        expected = paper_row("SRCNN", scale, ds)  # the TPAMI 9-5-5 (ImageNet) model
+        assert abs(res["datasets"][ds]["psnr"] - expected) <= 0.01, (ds, res["datasets"][ds]["psnr"], expected)
 
 
 @pytest.mark.data

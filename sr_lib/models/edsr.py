@@ -222,19 +222,24 @@ register_model(
     )
 )
 # MDSR: ``build(scale)`` is the full multi-scale model (loads the official checkpoint strictly) with the branch
-# for ``scale`` selected. ``build_tiny(scale)`` holds only that scale's branch: with all three, the two idle
-# branches would get no gradient, and ``params_without_grad`` cannot depend on the scale. The three-branch
-# structure is covered by the golden test and tests/test_edsr.py.
+# for ``scale`` selected; the other two branches get no gradient from that scale's output.
+
+
+def _idle_branches(scale: int, scales: Sequence[int] = (2, 3, 4)) -> tuple[str, ...]:
+    return tuple(f"{part}.{i}.*" for i, s in enumerate(scales) if s != scale for part in ("pre_process", "upsample"))
+
+
 register_model(
     ModelEntry(
         name="mdsr",
         family="edsr",
         paper=_PAPER,
         build=lambda scale: _mdsr(80, 64, scale),
-        build_tiny=lambda scale: _mdsr(2, 16, scale, scales=(scale,)),
+        build_tiny=lambda scale: _mdsr(2, 16, scale),
         scales=(2, 3, 4),
         input=_RGB_255,
         tile_safe=True,
+        params_without_grad=_idle_branches,
         description="MDSR: one multi-scale model (x2/x3/x4 branches, 80 shared blocks x 64 features, 8.0M parameters)",
     )
 )
@@ -244,10 +249,11 @@ register_model(
         family="edsr",
         paper=_PAPER,
         build=lambda scale: _mdsr(16, 64, scale),
-        build_tiny=lambda scale: _mdsr(2, 16, scale, scales=(scale,)),
+        build_tiny=lambda scale: _mdsr(2, 16, scale),
         scales=(2, 3, 4),
         input=_RGB_255,
         tile_safe=True,
+        params_without_grad=_idle_branches,
         description="MDSR-baseline: multi-scale, 16 shared blocks x 64 features (3.2M parameters)",
     )
 )

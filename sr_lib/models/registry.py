@@ -53,8 +53,9 @@ class ModelEntry:
     predict: ``(module, input) -> SR image``; models returning several tensors (DAN) pick the final image here.
     tile_safe: whether tiled inference with enough overlap equals whole-image inference
         (False for global pooling, attention over the whole image, or per-image normalisation).
-    params_without_grad: ``fnmatch`` patterns of parameters that the *official* network registers but never uses
-        (SAN); the registry test asserts that exactly these get no gradient.
+    params_without_grad: ``fnmatch`` patterns of parameters that get no gradient from the final output: registered
+        but unused in the official network (SAN), detached on purpose (DAN's Estimator), or, given as a function of
+        the scale, the idle branches of a multi-scale model (MDSR). The registry test asserts exactly these.
     """
 
     name: str
@@ -66,9 +67,14 @@ class ModelEntry:
     input: InputSpec
     predict: Callable[[nn.Module, Tensor], Tensor] = default_predict
     tile_safe: bool = True
-    params_without_grad: tuple[str, ...] = ()
+    params_without_grad: tuple[str, ...] | Callable[[int], tuple[str, ...]] = ()
     description: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+
+    def unused_parameters(self, scale: int) -> tuple[str, ...]:
+        """The ``params_without_grad`` patterns at ``scale``."""
+        p = self.params_without_grad
+        return p(scale) if callable(p) else p
 
     def check_scale(self, scale: int) -> None:
         if scale not in self.scales:

@@ -38,6 +38,7 @@ class SRCNNConfig:
     n1: int = 64
     n2: int = 32
     padding_mode: Literal["replicate", "zeros"] = "replicate"
+    init: Literal["he", "paper"] = "he"
 
 
 class SRCNN(nn.Module):
@@ -53,6 +54,22 @@ class SRCNN(nn.Module):
         self.conv1 = conv(1, config.n1, config.f1)  # patch extraction and representation
         self.conv2 = conv(config.n1, config.n2, config.f2)  # non-linear mapping
         self.conv3 = conv(config.n2, 1, config.f3)  # reconstruction
+        self.reset_parameters(config.init)
+
+    def reset_parameters(self, scheme: Literal["he", "paper"] = "he") -> None:
+        """Initialise for training from scratch.
+
+        ``"paper"``: N(0, 0.001) weights, zero biases (Sec. 4.1 of the ECCV paper) — made for SGD over ~10^8
+        backpropagations. ``"he"`` (default): He et al.'s normal init for the ReLU layers and a unit-gain one for
+        the linear reconstruction layer, zero biases; with Adam it reaches the bicubic baseline within a few hundred
+        iterations instead of thousands (measured in ``benchmarks/bench_train_srcnn.py``).
+        """
+        for conv, gain in ((self.conv1, "relu"), (self.conv2, "relu"), (self.conv3, "linear")):
+            if scheme == "paper":
+                nn.init.normal_(conv.weight, std=1e-3)
+            else:
+                nn.init.kaiming_normal_(conv.weight, nonlinearity=gain)
+            nn.init.zeros_(conv.bias)
 
     def forward(self, y: Tensor) -> Tensor:
         return self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(y)))))

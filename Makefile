@@ -1,0 +1,44 @@
+# The two commands of README.md: `make book` and `make test`. Both use the active Python environment.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+export PYTHONUNBUFFERED := 1
+# Repro defaults (override: make repro MODEL=srcnn SCALE=3 PRESET=paper)
+MODEL ?= srcnn
+SCALE ?= 2
+PRESET ?= quick
+DATA ?= $(SR_DATA_DIR)
+WEIGHTS ?= $(SR_WEIGHTS_DIR)
+
+.PHONY: install book test repro results clean
+
+install:  ## sr_lib with the book and test extras; torch only if it is not importable yet (Colab keeps its own)
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install "torch>=2.2"
+	$(PIP) install -q -e ".[book,test]"
+
+book: install  ## execute every chapter and build the site into _build/html (warnings are errors)
+	$(PYTHON) -m jupyter_book.cli.main build . --warningiserror --keep-going
+
+test: install  ## the whole test suite: unit, golden, data and notebook (nbval) tests
+	$(PYTHON) -m pytest tests book --nbval-lax --nbval-current-env -p no:cacheprovider $(PYTEST_ARGS)
+
+repro: install  ## papermill: run the parametrised reproduction notebook, write the executed copy + results JSON
+	$(PYTHON) -m sr_lib.cli repro --model $(MODEL) --scale $(SCALE) --preset $(PRESET) --output results/repro \
+		$(if $(DATA),--data-dir $(DATA)) $(if $(WEIGHTS),--weights-dir $(WEIGHTS))
+
+results: install  ## regenerate the committed results files the chapters quote (needs SR_DATA_DIR, SR_WEIGHTS_DIR)
+	@test -n "$(DATA)" -a -n "$(WEIGHTS)" || { echo "make results needs SR_DATA_DIR and SR_WEIGHTS_DIR"; exit 2; }
+	for s in 2 3 4; do for p in standard matlab-y; do \
+	  $(PYTHON) -m sr_lib.cli eval --model bicubic --scale $$s --dataset Set5 --dataset Set14 --dataset B100 \
+	    --data-dir $(DATA) --protocol $$p --json results/bicubic_x$${s}_$$p.json || exit 1; \
+	  $(PYTHON) -m sr_lib.cli eval --model srcnn --scale $$s --dataset Set5 --dataset Set14 --dataset B100 \
+	    --weights $(WEIGHTS)/srcnn/9-5-5_ImageNet/x$$s.mat --data-dir $(DATA) --protocol $$p \
+	    --json results/srcnn_x$${s}_$$p.json || exit 1; \
+	done; for p in standard float; do \
+	  $(PYTHON) -m sr_lib.cli eval --model vdsr-nobias --scale $$s --dataset Set5 --dataset Set14 --dataset B100 \
+	    --weights $(WEIGHTS)/vdsr/model_epoch_50.pth --data-dir $(DATA) --protocol $$p \
+	    --json results/vdsr-nobias_x$${s}_$$p.json || exit 1; \
+	done; done
+	$(PYTHON) benchmarks/bench_train_srcnn.py --data-dir $(DATA) --out results/srcnn_quick_x2.json
+
+clean:
+	rm -rf _build .pytest_cache results/repro

@@ -1,0 +1,301 @@
+"""Parameters and multiply-accumulates (MACs) of every registered model, computed without running it for real.
+
+The networks are built on PyTorch's ``meta`` device: tensors there have shapes and dtypes but no storage, so a
+forward pass costs no memory and almost no time, whatever the image size. (The whole-image attention of CSNLN at
+x4 on a 320x180 LR image would need tens of GB if materialised.) :class:`torch.utils.flop_counter.FlopCounterMode`
+records the FLOPs of every convolution (transposed ones included), matrix product (``mm``, ``addmm``, ``bmm``,
+``baddbmm``) and fused attention call during that pass; one multiply-accumulate is two FLOPs, so
+``MACs = FLOPs / 2``. Biases, activations, normalisation, pooling, softmax, interpolation and element-wise
+arithmetic are **not** counted (they are a small fraction for these networks; bicubic interpolation counts as 0).
+
+Input convention: the networks that take the bicubic-upscaled image (``InputSpec.pre_upsample``: SRCNN, VDSR,
+CMSC) are fed an HR-size input, the others an LR-size one, so the numbers compare the cost of producing the same
+HR image.
+
+Parameter counts: ``params`` is every registered parameter (``nn.Module.parameters()``, buffers excluded);
+``params_used`` only those that influence the output, found by one forward/backward pass on the meta device with
+every parameter made trainable. They differ for MDSR (the model holds the x2, x3 and x4 branches, one runs) and
+SAN (the official network registers parameters it never uses).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .errors import ConfigError
+
+Tensor = torch.Tensor
+Forward = Callable[[nn.Module, Tensor], Any]
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameter elements (buffers excluded); with ``trainable_only`` only those with ``requires_grad``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _on_meta(model: nn.Module) -> nn.Module:
+    """``model`` itself if it already lives on the meta device, else a meta copy (the original is not touched)."""
+    if all(t.device.type == "meta" for t in list(model.parameters()) + list(model.buffers())):
+        return model
+    return copy.deepcopy(model).to("meta")
+
+
+def _default_forward(model: nn.Module, x: Tensor) -> Any:
+    return model(x)
+
+
+def count_macs(model: nn.Module, input_shape: Sequence[int], forward: Forward | None = None) -> int:
+    """Multiply-accumulates of one ``forward(model, x)`` on an input of ``input_shape`` (NCHW), counted on ``meta``.
+
+    ``forward`` defaults to ``model(x)``; pass e.g. ``entry.predict`` or a tiled protocol. A model that is not on
+    the meta device is copied there first, so no full-size tensor is ever allocated.
+    """
+    net = _on_meta(model)
+    x = torch.empty(tuple(int(s) for s in input_shape), device="meta")
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        (forward or _default_forward)(net, x)
+    flops = counter.get_total_flops()
+    assert flops % 2 == 0, "FlopCounterMode counts 2 FLOPs per multiply-accumulate"
+    return flops // 2
+
+
+def _tensors(obj: Any) -> Iterator[Tensor]:
+    """Every tensor in a (nested) output: tensors, sequences, dicts and dataclasses (CMSC, DAN outputs)."""
+    if isinstance(obj, Tensor):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors(v)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            yield from _tensors(getattr(obj, f.name))
+
+
+def count_macs_via(model: nn.Module, input_shape: Sequence[int],
+                   protocol: Callable[[Callable[[Tensor], Tensor], Tensor], Any],
+                   predict: Forward | None = None) -> tuple[int, int]:
+    """MACs of an inference protocol that runs the network on sub-images (tiling, ``forward_chop``, ...).
+
+    ``protocol(fn, x)`` gets ``fn``, the network on one sub-image (``predict(model, t)``, default ``model(t)``), and
+    the full input ``x`` (meta). Each distinct sub-image shape is counted once and multiplied by the number of calls,
+    so a protocol with hundreds of tiles costs a few forward passes to count; the protocol's own slicing and
+    stitching are not counted. Returns ``(MACs, number of network calls)``.
+    """
+    net = _on_meta(model)
+    macs: dict[tuple[int, ...], int] = {}
+    outputs: dict[tuple[int, ...], Tensor] = {}
+    calls: dict[tuple[int, ...], int] = {}
+
+    def fn(t: Tensor) -> Tensor:
+        key = tuple(t.shape)
+        if key not in macs:
+            counter = FlopCounterMode(display=False)
+            with counter:
+                outputs[key] = (predict or _default_forward)(net, torch.empty(key, device="meta"))
+            macs[key] = counter.get_total_flops() // 2
+        calls[key] = calls.get(key, 0) + 1
+        return torch.empty_like(outputs[key])
+
+    with torch.no_grad():
+        protocol(fn, torch.empty(tuple(int(s) for s in input_shape), device="meta"))
+    return sum(macs[k] * n for k, n in calls.items()), sum(calls.values())
+
+
+def count_used_parameters(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """Parameter elements that influence any output of ``model(x)``: those that get a gradient (meta device).
+
+    Every parameter is made trainable on a meta copy, so frozen ones (EDSR's MeanShift) still count as used; the
+    caller's module is not modified.
+    """
+    net = _on_meta(model)
+    return _count_used(copy.deepcopy(net) if net is model else net, input_shape)
+
+
+def _count_used(net: nn.Module, input_shape: Sequence[int]) -> int:
+    for p in net.parameters():
+        p.requires_grad_(True)
+        p.grad = None
+    x = torch.empty(tuple(int(s) for s in input_shape), device="meta")
+    with torch.enable_grad():
+        outputs = [t for t in _tensors(net(x)) if t.requires_grad]
+        if not outputs:
+            return 0
+        torch.stack([t.float().sum() for t in outputs]).sum().backward()
+    return sum(p.numel() for p in net.parameters() if p.grad is not None)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Registry-wide table
+
+
+def input_shape_for(name: str, scale: int, lr_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """NCHW input of model ``name`` for an LR image of ``lr_hw``: HR-size for pre-upsampling networks."""
+    from .models import get_model_entry
+
+    entry = get_model_entry(name)
+    h, w = lr_hw
+    if entry.input.pre_upsample:
+        h, w = h * scale, w * scale
+    return (1, entry.input.channels, h, w)
+
+
+def build_on_meta(name: str, scale: int) -> nn.Module:
+    """The paper preset of ``name`` at ``scale`` on the meta device (no memory for weights), in eval mode."""
+    from .models import create_model
+
+    with torch.device("meta"):
+        model = create_model(name, scale)
+    return model.to("meta").eval()  # buffers a constructor loaded from disk (DAN's PCA matrix) move too
+
+
+def input_convention(name: str) -> str:
+    """A short description of what the network takes, e.g. ``"Y, bicubic HR-size, [0,1]"``."""
+    from .models import get_model_entry
+
+    spec = get_model_entry(name).input
+    color = "Y" if spec.color == "y" else "RGB"
+    size = "bicubic HR-size" if spec.pre_upsample else "LR"
+    return f"{color}, {size}, [0,{spec.pixel_max:g}]"
+
+
+@dataclass(frozen=True)
+class ComplexityRow:
+    """One model of :func:`complexity_table`; numbers are None when the model has no preset for the scale."""
+
+    model: str
+    family: str
+    scale: int
+    supported: bool
+    params: int | None
+    params_used: int | None
+    macs: int | None
+    input_shape: tuple[int, int, int, int] | None
+    input: str
+    tile_safe: bool
+    note: str = ""
+
+    @property
+    def gmacs(self) -> float | None:
+        return None if self.macs is None else self.macs / 1e9
+
+
+def model_complexity(name: str, scale: int = 4, lr_hw: tuple[int, int] = (180, 320)) -> ComplexityRow:
+    """Parameters and MACs of the paper preset ``name`` at ``scale`` for an LR image of ``lr_hw`` (height, width)."""
+    from .models import get_model_entry
+
+    entry = get_model_entry(name)
+    if len(lr_hw) != 2 or min(lr_hw) < 1:
+        raise ConfigError(f"lr_hw must be (height, width) with positive sizes, got {lr_hw!r}")
+    if scale not in entry.scales:
+        return ComplexityRow(name, entry.family, scale, False, None, None, None, None, input_convention(name),
+                             entry.tile_safe, f"no x{scale} preset (scales: {', '.join(f'x{s}' for s in entry.scales)})")
+    shape = input_shape_for(name, scale, lr_hw)
+    model = build_on_meta(name, scale)
+    params = count_parameters(model)
+    macs = count_macs(model, shape, entry.predict)
+    used = _count_used(model, shape) if params else 0  # last use of this freshly built model: no copy needed
+    notes = []
+    if used != params:
+        notes.append(f"{params - used:,} params unused at x{scale}")
+    if entry.family == "bicubic":
+        notes.append("interpolation only (not counted)")
+    return ComplexityRow(name, entry.family, scale, True, params, used, macs, shape, input_convention(name),
+                         entry.tile_safe, "; ".join(notes))
+
+
+def complexity_table(scale: int = 4, lr_hw: tuple[int, int] = (180, 320),
+                     models: Sequence[str] | None = None) -> list[ComplexityRow]:
+    """:func:`model_complexity` of every registered model (or of ``models``), sorted by name.
+
+    Models without a preset at ``scale`` are kept as rows with ``supported=False`` and a note.
+    """
+    from .models import list_models
+
+    return [model_complexity(name, scale, lr_hw) for name in (models or list_models())]
+
+
+def format_table(rows: Sequence[ComplexityRow], markdown: bool = True) -> str:
+    """The rows as a Markdown (or plain-text) table: parameters in millions, MACs in G (10^9)."""
+    header = ["model", "family", "params (M)", "used (M)", "GMACs", "input", "input shape", "tile-safe", "note"]
+    body = []
+    for r in rows:
+        if not r.supported:
+            body.append([r.model, r.family, "-", "-", "-", r.input, "-", "yes" if r.tile_safe else "no", r.note])
+            continue
+        assert r.params is not None and r.params_used is not None and r.gmacs is not None and r.input_shape
+        shape = "x".join(str(s) for s in r.input_shape[1:])
+        body.append([r.model, r.family, f"{r.params / 1e6:.3f}", f"{r.params_used / 1e6:.3f}", f"{r.gmacs:,.1f}",
+                     r.input, shape, "yes" if r.tile_safe else "no", r.note])
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, *body])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Official counts (for comparison)
+
+
+@dataclass(frozen=True)
+class OfficialCount:
+    """The parameter count of the *official* network class for a paper configuration, and what the paper claims.
+
+    params: ``sum(p.numel() for p in official_model.parameters())`` of the unmodified class from ``source``,
+        instantiated with the paper configuration (the project's reference manifests).
+    params_used: where it differs, the parameters that take part in the forward pass at this scale.
+    claim: the figure given by the paper or the official README.
+    """
+
+    model: str
+    scale: int
+    params: int
+    params_used: int | None
+    claim: str
+    source: str
+
+
+#: x4 counts of the official classes (all registry models with official code and an x4 preset).
+OFFICIAL_PARAM_COUNTS: tuple[OfficialCount, ...] = (
+    OfficialCount("srcnn", 4, 57_281, None, "57K (9-5-5)",
+                  "WangDequan/SRCNN@85679e2ef74e058a1f1e79fe6ba349e93f1ee8ea:model/9-5-5(ImageNet)/x4.mat"),
+    OfficialCount("vdsr-nobias", 4, 664_704, None, "VDSR paper (Caffe, with biases): 665,921",
+                  "twtygqyy/pytorch-vdsr@514b021044018baf909e79f48392783daa592888:vdsr.py:Net"),
+    OfficialCount("edsr", 4, 43_089_947, None, "43M",
+                  "sanghyun-son/EDSR-PyTorch@9d3bb0ec620ea2ac1b5e5e7a32b0133fbba66fd2:src/model/edsr.py:EDSR"),
+    OfficialCount("edsr-baseline", 4, 1_517_595, None, "1.5M (1.37M is the x2 count)",
+                  "sanghyun-son/EDSR-PyTorch@9d3bb0ec620ea2ac1b5e5e7a32b0133fbba66fd2:src/model/edsr.py:EDSR"),
+    OfficialCount("mdsr", 4, 7_954_011, 6_654_235, "8M = all three branches",
+                  "sanghyun-son/EDSR-PyTorch@9d3bb0ec620ea2ac1b5e5e7a32b0133fbba66fd2:src/model/mdsr.py:MDSR"),
+    OfficialCount("mdsr-baseline", 4, 3_227_227, 1_927_451, "3.2M = all three branches",
+                  "sanghyun-son/EDSR-PyTorch@9d3bb0ec620ea2ac1b5e5e7a32b0133fbba66fd2:src/model/mdsr.py:MDSR"),
+    OfficialCount("rcan", 4, 15_592_379, None, "~15.6M",
+                  "yulunzhang/RCAN@f722e5d0e1eff45148bfaefd9bc85c6f0f26ce02:RCAN_TrainCode/code/model/rcan.py:RCAN"),
+    OfficialCount("san", 4, 15_860_512, 15_822_468, "~15.7M (38,044 registered but unused)",
+                  "daitao/SAN@7c1e61f0d17b58e3400a14e631d9185dde1881b6:TrainCode/model/san.py:SAN"),
+    OfficialCount("csnln", 4, 6_568_627, None, "~3M (the x2 count)",
+                  "SHI-Labs/Cross-Scale-Non-Local-Attention@531aec924746f8b9085be8c601a6af757b630070:"
+                  "src/model/csnln.py:CSNLN"),
+    OfficialCount("msrn", 4, 6_078_043, None, "~6.3M",
+                  "MIVRC/MSRN-PyTorch@a0e038de7eb42e21d2e88c38e6490b61a02c566e:MSRN/Train/model/msrn.py:MSRN"),
+    OfficialCount("srresnet-in", 4, 1_546_752, None, "~1.5M",
+                  "twtygqyy/pytorch-SRResNet@d715729c8805f59dccd4a89acb7af11cb7b1534a:srresnet.py:_NetG"),
+    OfficialCount("dan-v1", 4, 4_329_511, None, "~4.3M",
+                  "greatlog/DAN@4c4de00714e2a3ea541071da182a4e792128d128:codes/config/DANv1/models/modules/"
+                  "dan_arch.py:DAN"),
+    OfficialCount("dan-v2", 4, 4_707_708, None, "-",
+                  "greatlog/DAN@4c4de00714e2a3ea541071da182a4e792128d128:codes/config/DANv2/models/modules/"
+                  "dan_arch.py:DAN"),
+)
