@@ -16,7 +16,7 @@ install:  ## sr_lib with the book and test extras; torch only if it is not impor
 	$(PIP) install -q -e ".[book,test]"
 
 book: install  ## execute every chapter and build the site into _build/html (warnings are errors)
-	$(PYTHON) -m jupyter_book.cli.main build . --warningiserror --keep-going
+	$(PYTHON) -c "from jupyter_book.cli.main import main; main()" build . --warningiserror --keep-going
 
 test: install  ## the whole test suite: unit, golden, data and notebook (nbval) tests
 	$(PYTHON) -m pytest tests book --nbval-lax --nbval-current-env -p no:cacheprovider $(PYTEST_ARGS)

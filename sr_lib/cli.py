@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data-dir", type=Path)
     data.add_argument("--dest", type=Path, help="fetch: where to put the files (default: the cache)")
 
+    w = sub.add_parser("weights", help="official pretrained weights: list, fetch (hash-checked) or show the local path")
+    w.add_argument("action", choices=["list", "fetch", "path"])
+    w.add_argument("model", nargs="?")
+    w.add_argument("--scale", type=_positive_int)
+    w.add_argument("--weights-dir", type=Path)
+    w.add_argument("--dest", type=Path, help="fetch: where to put the file (default: the cache)")
+
     t = sub.add_parser("train", help="train a model from scratch with a named preset")
     t.add_argument("--model", required=True)
     t.add_argument("--scale", type=_positive_int, required=True)
@@ -182,6 +189,26 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from . import hub
+    from .errors import ConfigError
+
+    if args.action == "list":
+        for row in hub.availability(args.weights_dir):
+            if args.model and row["model"] != args.model:
+                continue
+            scale = f"x{row['scale']}" if row["scale"] else "any"
+            print(f"{row['model']:14s} {scale:4s} {row['variant'] or '-':18s} {row['local']:28s} {row['download']:16s} {row['where']}")
+        return 0
+    if not args.model or not args.scale:
+        raise ConfigError(f"'sr-lib weights {args.action}' needs a model and --scale")
+    if args.action == "fetch":
+        print(hub.fetch_weights(args.model, args.scale, args.dest))
+    else:
+        print(hub.resolve_weights(args.model, args.scale, args.weights_dir))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .imageio import atomic_write_json
     from .provenance import environment
@@ -207,7 +234,7 @@ def _cmd_repro(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"models": _cmd_models, "eval": _cmd_eval, "downscale": _cmd_downscale, "data": _cmd_data,
-             "train": _cmd_train, "repro": _cmd_repro}
+             "weights": _cmd_weights, "train": _cmd_train, "repro": _cmd_repro}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,6 +11,7 @@ from sr_lib.complexity import (
     build_on_meta,
     complexity_table,
     count_macs,
+    count_macs_via,
     count_parameters,
     count_used_parameters,
     format_table,
@@ -102,3 +103,17 @@ def test_tile_safe_comes_from_the_registry() -> None:
 def test_bad_lr_size() -> None:
     with pytest.raises(ConfigError):
         model_complexity("srcnn", 2, lr_hw=(0, 10))
+
+
+def test_protocol_macs_count_each_tile() -> None:
+    conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def quadrants(fn, x):  # four 8x8 calls and one 16x16 call
+        for i in (0, 8):
+            for j in (0, 8):
+                fn(x[:, :, i:i + 8, j:j + 8])
+        return fn(x)
+
+    macs, calls = count_macs_via(conv, (1, 3, 16, 16), quadrants)
+    assert calls == 5
+    assert macs == 4 * count_macs(conv, (1, 3, 8, 8)) + count_macs(conv, (1, 3, 16, 16)) == 2 * 8 * 27 * 256
