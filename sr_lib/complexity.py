@@ -13,9 +13,10 @@ CMSC) are fed an HR-size input, the others an LR-size one, so the numbers compar
 HR image.
 
 Parameter counts: ``params`` is every registered parameter (``nn.Module.parameters()``, buffers excluded);
-``params_used`` only those that influence the output, found by one forward/backward pass on the meta device with
-every parameter made trainable. They differ for MDSR (the model holds the x2, x3 and x4 branches, one runs) and
-SAN (the official network registers parameters it never uses).
+``params_used`` only those that influence the output: every parameter is made trainable, and the autograd graph of
+the meta forward pass is walked from the outputs back to the parameters it reaches (exactly those a backward pass
+would give a gradient). They differ for MDSR (the model holds the x2, x3 and x4 branches, one runs) and SAN (the
+official network registers parameters it never uses).
 """
 
 from __future__ import annotations
@@ -113,26 +114,41 @@ def count_macs_via(model: nn.Module, input_shape: Sequence[int],
 
 
 def count_used_parameters(model: nn.Module, input_shape: Sequence[int]) -> int:
-    """Parameter elements that influence any output of ``model(x)``: those that get a gradient (meta device).
+    """Parameter elements that influence any output of ``model(x)`` (those a backward pass would give a gradient).
 
-    Every parameter is made trainable on a meta copy, so frozen ones (EDSR's MeanShift) still count as used; the
-    caller's module is not modified.
+    Runs ``model(x)`` on a meta copy with every parameter made trainable (so frozen ones such as EDSR's MeanShift
+    count as used) and walks the autograd graph from the outputs to the parameters it reaches; no backward pass is
+    run. The caller's module is not modified.
     """
     net = _on_meta(model)
-    return _count_used(copy.deepcopy(net) if net is model else net, input_shape)
-
-
-def _count_used(net: nn.Module, input_shape: Sequence[int]) -> int:
+    net = copy.deepcopy(net) if net is model else net
     for p in net.parameters():
         p.requires_grad_(True)
-        p.grad = None
-    x = torch.empty(tuple(int(s) for s in input_shape), device="meta")
     with torch.enable_grad():
-        outputs = [t for t in _tensors(net(x)) if t.requires_grad]
-        if not outputs:
-            return 0
-        torch.stack([t.float().sum() for t in outputs]).sum().backward()
-    return sum(p.numel() for p in net.parameters() if p.grad is not None)
+        out = net(torch.empty(tuple(int(s) for s in input_shape), device="meta"))
+    return _reachable_elements(net, [out])
+
+
+def _reachable_elements(net: nn.Module, outputs: Sequence[Any]) -> int:
+    """Number of elements of ``net``'s parameters reachable in the autograd graph of ``outputs``."""
+    reached: set[int] = set()
+    stack = []
+    for t in (t for o in outputs for t in _tensors(o)):
+        if t.grad_fn is not None:
+            stack.append(t.grad_fn)
+        elif t.requires_grad:
+            reached.add(id(t))  # a parameter returned as it is
+    seen: set[Any] = set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        leaf = getattr(node, "variable", None)  # AccumulateGrad nodes hold the leaf tensor
+        if leaf is not None:
+            reached.add(id(leaf))
+        stack.extend(nxt for nxt, _ in node.next_functions if nxt is not None)
+    return sum(p.numel() for p in net.parameters() if id(p) in reached)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -203,8 +219,20 @@ def model_complexity(name: str, scale: int = 4, lr_hw: tuple[int, int] = (180, 3
     shape = input_shape_for(name, scale, lr_hw)
     model = build_on_meta(name, scale)
     params = count_parameters(model)
-    macs = count_macs(model, shape, entry.predict)
-    used = _count_used(model, shape) if params else 0  # last use of this freshly built model: no copy needed
+    # One pass gives both numbers: MACs of `predict` (FlopCounterMode sees only the forward) and, from the raw
+    # outputs of every model call (a forward hook), the parameters the autograd graph reaches.
+    for p in model.parameters():
+        p.requires_grad_(True)
+    raw: list[Any] = []
+    hook = model.register_forward_hook(lambda module, args, out: raw.append(out))
+    counter = FlopCounterMode(display=False)
+    try:
+        with counter, torch.enable_grad():
+            entry.predict(model, torch.empty(shape, device="meta"))
+    finally:
+        hook.remove()
+    macs = counter.get_total_flops() // 2
+    used = _reachable_elements(model, raw)
     notes = []
     if used != params:
         notes.append(f"{params - used:,} params unused at x{scale}")
@@ -216,7 +244,7 @@ def model_complexity(name: str, scale: int = 4, lr_hw: tuple[int, int] = (180, 3
 
 def complexity_table(scale: int = 4, lr_hw: tuple[int, int] = (180, 320),
                      models: Sequence[str] | None = None) -> list[ComplexityRow]:
-    """:func:`model_complexity` of every registered model (or of ``models``), sorted by name.
+    """:func:`model_complexity` of every registered model (sorted by name), or of ``models`` in the given order.
 
     Models without a preset at ``scale`` are kept as rows with ``supported=False`` and a note.
     """

@@ -225,9 +225,13 @@ def plot_psnr_curve(
     ax: Axes | None = None,
     label: str = "training",
     title: str | None = None,
+    ymin: float | None = None,
 ) -> Figure:
     """Validation PSNR of a training run (rows with ``x`` and ``val_psnr``, as in ``TrainResult.history``)
-    against ``x`` ("seconds" or "iteration"), with a horizontal line per reference (e.g. bicubic, official weights)."""
+    against ``x`` ("seconds" or "iteration"), with a horizontal line per reference (e.g. bicubic, official weights).
+
+    ``ymin``: bottom of the PSNR axis (the untrained network's first point is often far below everything else);
+    points under it are drawn as triangles on the bottom edge."""
     if not history:
         raise ConfigError("plot_psnr_curve needs a non-empty history")
     missing = [k for k in (x, "val_psnr") if k not in history[0]]
@@ -241,6 +245,13 @@ def plot_psnr_curve(
     for i, (name, value) in enumerate((references or {}).items()):
         ax.axhline(value, linestyle=styles[i % len(styles)], color=f"C{i + 1}", linewidth=1.2,
                    label=f"{name} ({value:.2f} dB)")
+    if ymin is not None:
+        below = [(a, b) for a, b in zip(xs, ys) if b < ymin]
+        top = max(ys + list((references or {}).values()))
+        ax.set_ylim(ymin, max(top + 0.1 * (top - ymin), ymin + 1.0))
+        if below:
+            ax.plot([a for a, _ in below], [ymin] * len(below), marker="v", linestyle="none", color="C0",
+                    clip_on=False, zorder=4, label=f"under {ymin:.1f} dB (off scale)")
     ax.set_xlabel("wall time (s)" if x == "seconds" else x)
     ax.set_ylabel("PSNR (dB)")
     ax.grid(alpha=0.3)

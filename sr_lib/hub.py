@@ -400,8 +400,9 @@ def resolve_entry(entry: WeightsEntry, weights_dir: str | Path | None = None, do
         how = f"run 'sr-lib weights fetch {entry.model}{scale}' or download {entry.url}"
     else:
         how = f"download it by hand from {entry.homepage or entry.source}"
+    notes = f" ({entry.notes})" if entry.notes and not entry.url else ""
     raise WeightsError(f"{entry.label} weights not found (searched {', '.join(searched)}); {how} "
-                       f"to <weights dir>/{entry.path} and set SR_WEIGHTS_DIR")
+                       f"to <weights dir>/{entry.path} and set SR_WEIGHTS_DIR{notes}")
 
 
 def load_pretrained(model: str, scale: int, weights_dir: str | Path | None = None, download: bool = False, *,

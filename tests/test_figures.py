@@ -86,6 +86,9 @@ def test_plot_psnr_curve() -> None:
     assert len(ax.lines) == 3
     assert list(ax.lines[0].get_xdata()) == [0.0, 1.5]
     assert plot_psnr_curve(history, x="iteration").axes[0].get_xlabel() == "iteration"
+    clipped = plot_psnr_curve(history, {"bicubic": 33.66}, ymin=28.0).axes[0]
+    assert clipped.get_ylim()[0] == 28.0 and clipped.get_ylim()[1] > 33.66
+    assert any(list(line.get_ydata()) == [28.0] for line in clipped.lines)  # the 20 dB point, on the edge
     with pytest.raises(ConfigError):
         plot_psnr_curve([])
     with pytest.raises(ConfigError, match="val_psnr"):

@@ -26,7 +26,7 @@ def test_official_args_are_checked() -> None:
     args = {"scale": [3], "n_resgroups": 2, "n_resblocks": 2, "n_feats": 16, "reduction": 4, "res_scale": 1,
             "rgb_range": 255, "n_colors": 3}
     assert config_from_official_args(args).scale == 3
-    with pytest.raises(ConfigError, match="unknown official arguments"):
+    with pytest.raises(ConfigError, match="unknown official constructor argument"):
         config_from_official_args({**args, "n_resgroup": 2})
     with pytest.raises(ConfigError, match="x5"):
         RCANConfig(scale=5)

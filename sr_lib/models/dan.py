@@ -69,7 +69,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, WeightsError
-from .official import OfficialPort, register_port
+from .official import OfficialPort, check_official_args, register_port
 from .registry import InputSpec, ModelEntry, register_model
 
 Tensor = torch.Tensor
@@ -462,11 +462,7 @@ _SOURCE = "greatlog/DAN@4c4de00714e2a3ea541071da182a4e792128d128:codes/config/{}
 
 def _official_args(args: Mapping[str, Any], allowed: set[str]) -> dict[str, Any]:
     """Official constructor args -> ours: drop ``pca_matrix_path`` (the state dict carries ``encoder``)."""
-    kwargs = {k: v for k, v in args.items() if k != "pca_matrix_path"}
-    unknown = set(kwargs) - allowed
-    if unknown:
-        raise ConfigError(f"DAN: unknown official constructor argument(s) {sorted(unknown)}")
-    return kwargs
+    return check_official_args({k: v for k, v in args.items() if k != "pca_matrix_path"}, allowed, "DAN")
 
 
 def _build_v1_official(args: Mapping[str, Any]) -> DANv1:

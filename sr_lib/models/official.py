@@ -66,3 +66,27 @@ def all_ports() -> dict[str, OfficialPort]:
     from . import _import_all  # noqa: F401
 
     return dict(_PORTS)
+
+
+def check_official_args(args: Mapping[str, Any], allowed: set[str] | frozenset[str], model: str) -> dict[str, Any]:
+    """The official constructor arguments as a dict; an argument our port does not know is a one-line error
+    (a typo or a newer official option must not be silently ignored)."""
+    from ..errors import ConfigError
+
+    unknown = sorted(set(args) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{model}: unknown official constructor argument(s) {unknown}")
+    return dict(args)
+
+
+def single_scale(args: Mapping[str, Any], model: str) -> int:
+    """``args.scale`` of the EDSR code base is a list; single-scale models take its only element (and RGB)."""
+    from ..errors import ConfigError
+
+    scale = args.get("scale", [4])
+    scales = list(scale) if isinstance(scale, (list, tuple)) else [scale]
+    if len(scales) != 1:
+        raise ConfigError(f"{model} builds one scale per model, got scale={scales}")
+    if int(args.get("n_colors", 3)) != 3:
+        raise ConfigError(f"{model}: only n_colors=3 is supported (MeanShift is RGB)")
+    return int(scales[0])

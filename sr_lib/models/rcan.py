@@ -40,7 +40,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .blocks import CALayer, MeanShift, Upsampler, default_conv
-from .official import OfficialPort, register_port
+from .official import OfficialPort, check_official_args, register_port, single_scale
 from .registry import InputSpec, ModelEntry, register_model
 
 Tensor = torch.Tensor
@@ -133,17 +133,9 @@ _OFFICIAL_ARGS = {"scale", "n_resgroups", "n_resblocks", "n_feats", "reduction",
 
 def config_from_official_args(args: Mapping[str, Any]) -> RCANConfig:
     """Official ``args`` namespace fields (as stored in the golden/manifest files) -> :class:`RCANConfig`."""
-    unknown = set(args) - _OFFICIAL_ARGS
-    if unknown:
-        raise ConfigError(f"RCAN: unknown official arguments {sorted(unknown)}")
-    scale = args.get("scale", [4])
-    scales = list(scale) if isinstance(scale, (list, tuple)) else [scale]
-    if len(scales) != 1:
-        raise ConfigError(f"RCAN builds one scale per model, got scale={scales}")
-    if int(args.get("n_colors", 3)) != 3:
-        raise ConfigError("RCAN: only n_colors=3 is supported (MeanShift is RGB)")
+    args = check_official_args(args, _OFFICIAL_ARGS, "RCAN")
     return RCANConfig(
-        scale=int(scales[0]),
+        scale=single_scale(args, "RCAN"),
         n_resgroups=int(args.get("n_resgroups", 10)),
         n_resblocks=int(args.get("n_resblocks", 20)),
         n_feats=int(args.get("n_feats", 64)),

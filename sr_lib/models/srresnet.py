@@ -28,13 +28,13 @@ after the first) with widths 64, 64, 128, 128, 256, 256, 512, 512, stride 2 on e
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from typing import Literal
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .official import OfficialPort, register_port
+from .official import OfficialPort, check_official_args, register_port
 from .registry import InputSpec, ModelEntry, register_model
 
 Tensor = torch.Tensor
@@ -182,13 +182,6 @@ for _name, _norm_kind, _act_kind, _tile_safe, _desc in (
     )
 
 
-def _official_args(args: Mapping[str, Any], allowed: tuple[str, ...], source: str) -> dict[str, Any]:
-    unknown = sorted(set(args) - set(allowed))
-    if unknown:
-        raise ConfigError(f"{source} has no constructor arguments {unknown}")
-    return dict(args)
-
-
 _SRC_HEAD = "twtygqyy/pytorch-SRResNet@d715729c8805f59dccd4a89acb7af11cb7b1534a:srresnet.py"
 _SRC_BN = "twtygqyy/pytorch-SRResNet@11cf32c905df1628a7232790363936c09f870d3f:srresnet.py"
 
@@ -196,14 +189,14 @@ register_port(
     OfficialPort(
         golden_dir="srresnet",
         source=f"{_SRC_HEAD}:_NetG",
-        build=lambda args: SRResNet(**_official_args(args, ("nf", "nb"), "_NetG"), norm="instance"),
+        build=lambda args: SRResNet(**check_official_args(args, {"nf", "nb"}, "_NetG"), norm="instance"),
     )
 )
 register_port(
     OfficialPort(
         golden_dir="srresnet_bn",
         source=f"{_SRC_BN}:Net",
-        build=lambda args: SRResNet(**_official_args(args, ("nf", "nb"), "Net"), norm="batch"),
+        build=lambda args: SRResNet(**check_official_args(args, {"nf", "nb"}, "Net"), norm="batch"),
     )
 )
 
@@ -218,7 +211,7 @@ register_port(
     OfficialPort(
         golden_dir="srgan_d",
         source=f"{_SRC_HEAD}:_NetD",
-        build=lambda args: SRGANDiscriminator(**_official_args(args, ("nf", "fc"), "_NetD")),
+        build=lambda args: SRGANDiscriminator(**check_official_args(args, {"nf", "fc"}, "_NetD")),
         run=_run_discriminator,
     )
 )
