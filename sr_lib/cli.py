@@ -59,12 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data-dir", type=Path)
     data.add_argument("--dest", type=Path, help="fetch: where to put the files (default: the cache)")
 
-    w = sub.add_parser("weights", help="official pretrained weights: list, fetch (hash-checked) or show the local path")
+    w = sub.add_parser("weights", help="list, locate or download published pretrained weights (sr_lib.hub)")
     w.add_argument("action", choices=["list", "fetch", "path"])
-    w.add_argument("model", nargs="?")
+    w.add_argument("model", nargs="?", help="registry name (list: optional filter)")
     w.add_argument("--scale", type=_positive_int)
-    w.add_argument("--weights-dir", type=Path)
-    w.add_argument("--dest", type=Path, help="fetch: where to put the file (default: the cache)")
+    w.add_argument("--variant", help="pick one of several files for the same model and scale (e.g. ImageNet)")
+    w.add_argument("--weights-dir", type=Path, help="searched before $SR_WEIGHTS_DIR and the cache")
+    w.add_argument("--dest", type=Path, help="fetch: download into this folder (default: the cache)")
+    w.add_argument("--allow-unverified", action="store_true", help="fetch: accept files without a published hash")
+    w.add_argument("--aux", action="store_true", help="list/fetch: auxiliary files too (DAN's PCA matrices)")
 
     t = sub.add_parser("train", help="train a model from scratch with a named preset")
     t.add_argument("--model", required=True)
@@ -194,18 +197,29 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     from .errors import ConfigError
 
     if args.action == "list":
-        for row in hub.availability(args.weights_dir):
-            if args.model and row["model"] != args.model:
+        for r in hub.availability(args.weights_dir, kind=None if args.aux else "model"):
+            if args.model and r["model"] != args.model:
                 continue
-            scale = f"x{row['scale']}" if row["scale"] else "any"
-            print(f"{row['model']:14s} {scale:4s} {row['variant'] or '-':18s} {row['local']:28s} {row['download']:16s} {row['where']}")
+            scale = f"x{r['scale']}" if r["scale"] else "any"
+            print(f"{r['model'] or '-':14s} {scale:4s} {r['variant'] or '-':17s} {r['format']:13s} "
+                  f"{r['download']:16s} {r['local']:27s} {r['where']}")
         return 0
-    if not args.model or not args.scale:
-        raise ConfigError(f"'sr-lib weights {args.action}' needs a model and --scale")
-    if args.action == "fetch":
-        print(hub.fetch_weights(args.model, args.scale, args.dest))
-    else:
-        print(hub.resolve_weights(args.model, args.scale, args.weights_dir))
+    if not args.model or args.scale is None:
+        raise ConfigError(f"'weights {args.action}' needs a model and --scale, e.g. "
+                          f"'sr-lib weights {args.action} srcnn --scale 3'")
+    if args.action == "path":
+        print(hub.resolve_weights(args.model, args.scale, args.weights_dir, variant=args.variant))
+        return 0
+    if args.dest:
+        path = hub.fetch_weights(args.model, args.scale, args.dest, variant=args.variant,
+                                 allow_unverified=args.allow_unverified)
+    else:  # a verified local copy is enough; otherwise download into the cache
+        path = hub.resolve_weights(args.model, args.scale, args.weights_dir, download=True, variant=args.variant,
+                                   allow_unverified=args.allow_unverified)
+    print(path)
+    if args.aux:
+        for entry in hub.list_weights(args.model, kind="aux"):
+            print(hub.download_entry(entry, args.dest) if args.dest else hub.resolve_entry(entry, args.weights_dir, True))
     return 0
 
 
