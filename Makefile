@@ -34,7 +34,7 @@ results: install  ## regenerate the committed results files the chapters quote (
 	    --weights $(WEIGHTS)/srcnn/9-5-5_ImageNet/x$$s.mat --data-dir $(DATA) --protocol $$p \
 	    --json results/srcnn_x$${s}_$$p.json || exit 1; \
 	done; for p in standard float; do \
-	  $(PYTHON) -m sr_lib.cli eval --model vdsr-nobias --scale $$s --dataset Set5 --dataset Set14 --dataset B100 \
+	  $(PYTHON) -m sr_lib.cli eval --model vdsr-nobias --scale $$s --dataset Set5 --dataset Set14 \
 	    --weights $(WEIGHTS)/vdsr/model_epoch_50.pth --data-dir $(DATA) --protocol $$p \
 	    --json results/vdsr-nobias_x$${s}_$$p.json || exit 1; \
 	done; done
