@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(SRCNN/VDSR MATLAB scripts: LR never rounded, SR uint8), float (nothing rounded)")
     e.add_argument("--lr-precision", choices=["uint8", "float"],
                    help="shorthand: uint8 = --protocol standard, float = --protocol float")
+    e.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (the '+' models)")
+    e.add_argument("--tile", type=_positive_int, help="run on LR tiles of this size (bounded memory)")
+    e.add_argument("--tile-overlap", type=int, default=16, help="context pixels around each tile (default 16)")
     e.add_argument("--device", default="auto")
     e.add_argument("--json", type=Path, help="write the results (with provenance) to this file")
 
@@ -123,7 +126,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.protocol and implied and args.protocol != implied:
         raise ConfigError(f"--lr-precision {args.lr_precision} contradicts --protocol {args.protocol}")
     protocol = args.protocol or implied or "standard"
-    res = evaluate_model(args.model, args.scale, args.dataset, args.weights, args.data_dir, protocol, args.device)
+    res = evaluate_model(args.model, args.scale, args.dataset, args.weights, args.data_dir, protocol, args.device,
+                         self_ensemble=args.self_ensemble, tile=args.tile, tile_overlap=args.tile_overlap)
     print(f"{'dataset':10s} {'images':>6s} {'PSNR':>8s} {'SSIM':>7s}   model {args.model} x{args.scale}, "
           f"protocol {protocol}")
     for ds, r in res["datasets"].items():

@@ -134,6 +134,22 @@ def official_forward(entry: ModelEntry, scale: int) -> Forward | None:
     return lambda fn, x: wrapper(fn, x, scale=scale)  # type: ignore[operator]
 
 
+def compose_forward(entry: ModelEntry, scale: int, self_ensemble: bool = False, tile: int | None = None,
+                    tile_overlap: int = 16) -> Forward | None:
+    """The forward wrapper for an evaluation: the official test forward (if any) or tiling, then the x8
+    self-ensemble around it (EDSR paper, "+" models)."""
+    from . import inference
+
+    inner = official_forward(entry, scale)
+    if tile is not None:
+        net_scale = 1 if entry.input.pre_upsample else scale
+        inner = lambda fn, x: inference.tiled_forward(fn, x, net_scale, tile, tile_overlap)  # noqa: E731
+    if not self_ensemble:
+        return inner
+    base = inner
+    return lambda fn, x: inference.self_ensemble((lambda t: base(fn, t)) if base else fn, x)
+
+
 def protocol_lr(entry: ModelEntry, pair: BenchmarkPair, scale: int, protocol: Protocol) -> np.ndarray:
     """The LR image the protocol feeds: the pair's LR, or for Y models under a float-LR protocol the
     never-rounded downscale of the HR luma (as the official MATLAB/Python Y-channel scripts compute it)."""
@@ -160,8 +176,16 @@ def evaluate_model(
     device: str | None = None,
     model: nn.Module | None = None,
     progress: Callable[[str], None] | None = None,
+    self_ensemble: bool = False,
+    tile: int | None = None,
+    tile_overlap: int = 16,
 ) -> dict[str, Any]:
-    """Evaluate ``name`` at ``scale`` on ``datasets``; returns the results dict written by ``sr-lib eval --json``."""
+    """Evaluate ``name`` at ``scale`` on ``datasets``; returns the results dict written by ``sr-lib eval --json``.
+
+    ``self_ensemble`` averages the 8 flips/rotations (the "+" rows of EDSR/RCAN tables); ``tile`` runs the network
+    on LR tiles of that size with ``tile_overlap`` pixels of context (bounded memory; equal to the whole-image output
+    only for models whose registry entry is ``tile_safe``).
+    """
     from .weights import load_weights
 
     entry = get_model_entry(name)
@@ -175,6 +199,7 @@ def evaluate_model(
         if weights is not None:
             load_weights(model, weights)
     model = model.to(dev).eval()
+    forward = compose_forward(entry, scale, self_ensemble, tile, tile_overlap)
     results: dict[str, Any] = {"model": name, "scale": scale, "datasets": {}}
     data_hashes: dict[str, str] = {}
     start = time.perf_counter()
@@ -183,7 +208,7 @@ def evaluate_model(
         per_image = {}
         for pair in pairs:
             sr = super_resolve(entry, model, protocol_lr(entry, pair, scale, proto), scale, dev,
-                               forward=official_forward(entry, scale), quantize_output=proto.quantize_sr,
+                               forward=forward, quantize_output=proto.quantize_sr,
                                y_precision=proto.y_precision)
             score = evaluate_pair(sr, pair.hr, scale, y_precision=proto.y_precision, quantize_sr=proto.quantize_sr)
             per_image[pair.name] = {"psnr": score.psnr, "ssim": score.ssim}
@@ -196,6 +221,8 @@ def evaluate_model(
     results["provenance"] = {
         **environment(dev),
         "config": {"model": name, "scale": scale, "datasets": datasets, "protocol": asdict(proto),
+                   "self_ensemble": self_ensemble, "tile": tile, "tile_overlap": tile_overlap if tile else None,
+                   "tile_safe": entry.tile_safe,
                    "weights": str(weights) if weights else None,
                    "weights_sha256": file_hashes([Path(weights)])[str(weights)] if weights else None},
         "data_sha256": data_hashes,
