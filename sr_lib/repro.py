@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import ConfigError
+from .imageio import atomic_path
 from .models import get_model_entry
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "book" / "reproduce.ipynb"
@@ -64,9 +65,10 @@ def run_reproduction(
     params = {"model": model, "scale": scale, "preset": preset, "device": device,
               "data_dir": str(data_dir) if data_dir else None, "weights": str(weights) if weights else None,
               "weights_dir": str(weights_dir) if weights_dir else None, "output_path": str(results.resolve())}
-    try:
-        pm.execute_notebook(str(NOTEBOOK), str(executed), parameters=params, cwd=str(NOTEBOOK.parent),
-                            progress_bar=False, kernel_name="python3")
+    try:  # the executed notebook appears only once the whole run succeeded (the notebook writes the JSON atomically)
+        with atomic_path(executed, suffix=".partial.ipynb") as tmp:
+            pm.execute_notebook(str(NOTEBOOK), str(tmp), parameters=params, cwd=str(NOTEBOOK.parent),
+                                progress_bar=False, kernel_name="python3")
     except pm.PapermillExecutionError as exc:
         raise ConfigError(f"reproduction failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}".splitlines()[0]) from None
     return {"notebook": executed, "results": results}
