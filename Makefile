@@ -9,7 +9,7 @@ PRESET ?= quick
 DATA ?= $(SR_DATA_DIR)
 WEIGHTS ?= $(SR_WEIGHTS_DIR)
 
-.PHONY: install book test repro results clean
+.PHONY: install book test repro results verify-results clean
 
 install:  ## sr_lib with the book and test extras; torch only if it is not importable yet (Colab keeps its own)
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install "torch>=2.2"
@@ -18,15 +18,18 @@ install:  ## sr_lib with the book and test extras; torch only if it is not impor
 book: install  ## execute every chapter and build the site into _build/html (warnings are errors)
 	$(PYTHON) -c "from jupyter_book.cli.main import main; main()" build . --warningiserror --keep-going
 
-test: install  ## the whole test suite: unit, golden, data and notebook (nbval) tests
-	$(PYTHON) -m pytest tests book --nbval-lax --nbval-current-env -p no:cacheprovider $(PYTEST_ARGS)
+# The chapters are executed once, by `make book`; tests/test_notebook_outputs.py then compares their checked cells
+# with the committed outputs (without a build it skips, with the reason).
+test: install  ## the test suite (tests/): unit, golden, data tests, and the checked cells of the last book build
+	$(PYTHON) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
 
 repro: install  ## papermill: run the parametrised reproduction notebook, write the executed copy + results JSON
 	$(PYTHON) -m sr_lib.cli repro --model $(MODEL) --scale $(SCALE) --preset $(PRESET) --output results/repro \
 		$(if $(DATA),--data-dir $(DATA)) $(if $(WEIGHTS),--weights-dir $(WEIGHTS))
 
-results: install  ## regenerate the committed results files the chapters quote (needs SR_DATA_DIR, SR_WEIGHTS_DIR)
+results: install  ## regenerate every committed results file from one clean commit (needs SR_DATA_DIR, SR_WEIGHTS_DIR)
 	@test -n "$(DATA)" -a -n "$(WEIGHTS)" || { echo "make results needs SR_DATA_DIR and SR_WEIGHTS_DIR"; exit 2; }
+	@$(PYTHON) -m sr_lib.results clean-commit >/dev/null  # refuses modified code (sr_lib, book, benchmarks, ...)
 	for s in 2 3 4; do for p in standard matlab-y; do \
 	  $(PYTHON) -m sr_lib.cli eval --model bicubic --scale $$s --dataset Set5 --dataset Set14 --dataset B100 \
 	    --data-dir $(DATA) --protocol $$p --json results/bicubic_x$${s}_$$p.json || exit 1; \
@@ -39,6 +42,13 @@ results: install  ## regenerate the committed results files the chapters quote (
 	    --json results/vdsr-nobias_x$${s}_$$p.json || exit 1; \
 	done; done
 	$(PYTHON) benchmarks/bench_train_srcnn.py --data-dir $(DATA) --out results/srcnn_quick_x2.json
+	$(PYTHON) benchmarks/bench_inference.py --device cpu --size 45x80 --scale 4 --repeat 5 --warmup 2 \
+	  --models srcnn vdsr-nobias edsr-baseline srresnet msrn rcan --json results/bench_inference_cpu_45x80.json
+	$(PYTHON) -m sr_lib.results check-commit results/*.json  # every file records the same clean commit
+
+verify-results: install  ## re-run every committed evaluation results file; print each difference (exit 1 if any)
+	$(PYTHON) -m sr_lib.results verify results/*.json $(if $(DATA),--data-dir $(DATA)) \
+	  $(if $(WEIGHTS),--weights-dir $(WEIGHTS))
 
 clean:
 	rm -rf _build .pytest_cache results/repro

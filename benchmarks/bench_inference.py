@@ -39,11 +39,11 @@ from typing import Any, Callable, Iterator
 import torch
 
 from sr_lib.complexity import build_on_meta, count_macs, input_shape_for
-from sr_lib.errors import ConfigError
+from sr_lib.errors import ConfigError, SRLibError
 from sr_lib.evaluate import pick_device
-from sr_lib.imageio import atomic_write_json
 from sr_lib.models import create_model, get_model_entry, list_models
 from sr_lib.provenance import environment
+from sr_lib.results import write_results
 
 VARIANTS = ("eager", "inference_mode", "channels_last", "channels_last+inference_mode")
 DEFAULT_SIZE = {"cuda": (180, 320), "cpu": (90, 160)}
@@ -189,14 +189,17 @@ def main(argv: list[str] | None = None) -> int:
             geo = math.exp(sum(math.log(q) for q in ratios) / len(ratios))
             print(f"geometric mean ratio {v:30s} {geo:.3f}x over {len(ratios)} models")
     if args.json:
-        atomic_write_json(args.json, {
-            "benchmark": "inference", "scale": args.scale, "lr_size": list(lr_hw), "repeat": args.repeat,
-            "warmup": args.warmup, "variants": list(VARIANTS), "reference": "eager",
-            "max_gmacs": max_gmacs, "results": results, "provenance": environment(device),
-        })
+        write_results(args.json, {
+            "kind": "bench", "benchmark": "inference", "scale": args.scale, "lr_size": list(lr_hw),
+            "repeat": args.repeat, "warmup": args.warmup, "variants": list(VARIANTS), "reference": "eager",
+            "max_gmacs": max_gmacs, "results": results,
+        }, device=device)
         print(f"wrote {args.json}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except SRLibError as exc:  # an unknown model, a missing device: one line, no traceback
+        raise SystemExit(f"bench_inference: error: {exc}") from None

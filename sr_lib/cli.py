@@ -49,6 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--json", type=Path, help="write the results (with provenance) to this file")
 
+    u = sub.add_parser("upscale", help="super-resolve your own images (PNG/JPEG/TIFF; grey, 16-bit, alpha, palette)")
+    u.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders of images")
+    u.add_argument("--model", required=True)
+    u.add_argument("--scale", type=_positive_int, required=True)
+    u.add_argument("--weights", type=Path, help="checkpoint (default: the published weights, see 'sr-lib weights')")
+    u.add_argument("--weights-dir", type=Path, help="where published weights are looked up (default $SR_WEIGHTS_DIR)")
+    u.add_argument("--out", type=Path, default=Path("upscaled"),
+                   help="output folder (default ./upscaled); files are named <stem>_x<S>_<model>.png")
+    u.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (the '+' models)")
+    u.add_argument("--tile", type=_positive_int, help="run the network on tiles of this many input pixels")
+    u.add_argument("--tile-overlap", type=int, default=16, help="context pixels around each tile (default 16)")
+    u.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    u.add_argument("--device", default="auto")
+
     d = sub.add_parser("downscale", help="modcrop + MATLAB-exact bicubic downscale of every image in a folder")
     d.add_argument("src", type=Path)
     d.add_argument("dst", type=Path)
@@ -72,25 +86,29 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--allow-unverified", action="store_true", help="fetch: accept files without a published hash")
     w.add_argument("--aux", action="store_true", help="list/fetch: auxiliary files too (DAN's PCA matrices)")
 
-    t = sub.add_parser("train", help="train a model from scratch with a named preset")
-    t.add_argument("--model", required=True)
+    t = sub.add_parser("train", help="train a model with a named recipe (resumable; DDP under torchrun)")
+    t.add_argument("--model", required=True, help="registry name, or srgan (SRResNet with the GAN update)")
     t.add_argument("--scale", type=_positive_int, required=True)
-    t.add_argument("--preset", default="quick")
-    t.add_argument("--iterations", type=_positive_int)
+    t.add_argument("--preset", choices=["quick", "paper"], default="quick")
+    t.add_argument("--iters", type=_positive_int, help="override the recipe's number of iterations")
+    t.add_argument("--seed", type=int, help="override the recipe's seed (model init and every batch)")
+    t.add_argument("--out", type=Path, help="run folder (default runs/<model>_x<scale>_<preset>_s<seed>)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="repeatable: any recipe field (lr=2e-4, batch_size=32) or model option (model.n_feats=32)")
     t.add_argument("--data-dir", type=Path)
-    t.add_argument("--checkpoint", type=Path, required=True)
-    t.add_argument("--json", type=Path, help="write the training curve and provenance here")
     t.add_argument("--device", default="auto")
 
-    r = sub.add_parser("repro", help="run the parametrised reproduction notebook through papermill")
+    r = sub.add_parser("repro", help="train + evaluate any family through the parametrised reproduction notebook")
     r.add_argument("--model", required=True)
     r.add_argument("--scale", type=_positive_int, required=True)
     r.add_argument("--preset", choices=["quick", "paper"], default="quick")
-    r.add_argument("--weights", type=Path)
+    r.add_argument("--iters", type=_positive_int, help="override the recipe's iterations (e.g. a smoke run)")
+    r.add_argument("--seed", type=int, default=0)
     r.add_argument("--weights-dir", type=Path, help="where official weights are looked up (default $SR_WEIGHTS_DIR)")
     r.add_argument("--data-dir", type=Path)
     r.add_argument("--device", default="auto")
-    r.add_argument("--output", type=Path, required=True, help="folder for the executed notebook and results JSON")
+    r.add_argument("--output", type=Path, required=True, help="folder for the executed notebook and the run folder")
     return p
 
 
@@ -135,6 +153,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_json(args.json, res)
         print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from .upscale import upscale_files
+
+    written = upscale_files(args.inputs, args.model, args.scale, weights=args.weights, weights_dir=args.weights_dir,
+                            out_dir=args.out, self_ensemble=args.self_ensemble, tile=args.tile,
+                            tile_overlap=args.tile_overlap, device=args.device, overwrite=args.overwrite,
+                            progress=True, log=lambda note: print(f"sr-lib: note: {note}", file=sys.stderr))
+    print(f"wrote {len(written)} image{'s' if len(written) != 1 else ''} to {args.out}")
     return 0
 
 
@@ -228,31 +257,31 @@ def _cmd_weights(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .imageio import atomic_write_json
-    from .provenance import environment
-    from .evaluate import pick_device
-    from .train import preset, train, with_overrides
+    from .train import get_recipe, train, with_settings
 
-    config = with_overrides(preset(args.model, args.preset), iterations=args.iterations)
-    _, result = train(args.model, args.scale, config, args.data_dir, args.checkpoint, args.device, log=print)
-    print(f"final {config.val_set} x{args.scale}: {result.final_psnr:.2f} dB after {result.wall_time_s:.0f} s; "
-          f"checkpoint {args.checkpoint}")
-    if args.json:
-        atomic_write_json(args.json, {**result.__dict__, "provenance": environment(pick_device(args.device))})
+    overrides = {k: v for k, v in (("iters", args.iters), ("seed", args.seed)) if v is not None}
+    recipe = with_settings(get_recipe(args.model, args.preset, args.scale, **overrides), args.set).check()
+    out = args.out or Path("runs") / f"{recipe.model}_x{recipe.scale}_{recipe.preset}_s{recipe.seed}"
+    run = train(recipe, out, resume=args.resume, device=args.device, data_dir=args.data_dir, log=print)
+    if run.result:  # rank 0
+        final = run.result["final"]
+        print(f"final {final['val_set']} x{recipe.scale}: {final['val_psnr']:.2f} dB (bicubic "
+              f"{final['bicubic_psnr']:.2f}) after {final['iteration']} iterations, {final['seconds']:.0f} s; "
+              f"run folder {out}")
     return 0
 
 
 def _cmd_repro(args: argparse.Namespace) -> int:
     from .repro import run_reproduction
 
-    out = run_reproduction(args.model, args.scale, args.preset, args.output, weights=args.weights,
+    out = run_reproduction(args.model, args.scale, args.preset, args.output, iters=args.iters, seed=args.seed,
                            data_dir=args.data_dir, weights_dir=args.weights_dir, device=args.device)
     print(json.dumps({k: str(v) for k, v in out.items()}, indent=2))
     return 0
 
 
-_COMMANDS = {"models": _cmd_models, "eval": _cmd_eval, "downscale": _cmd_downscale, "data": _cmd_data,
-             "weights": _cmd_weights, "train": _cmd_train, "repro": _cmd_repro}
+_COMMANDS = {"models": _cmd_models, "eval": _cmd_eval, "upscale": _cmd_upscale, "downscale": _cmd_downscale,
+             "data": _cmd_data, "weights": _cmd_weights, "train": _cmd_train, "repro": _cmd_repro}
 
 if __name__ == "__main__":
     sys.exit(main())

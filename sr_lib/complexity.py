@@ -172,7 +172,7 @@ def build_on_meta(name: str, scale: int) -> nn.Module:
 
     with torch.device("meta"):
         model = create_model(name, scale)
-    return model.to("meta").eval()  # buffers a constructor loaded from disk (DAN's PCA matrix) move too
+    return model.to("meta").eval()  # buffers created off the meta device (if any) move too
 
 
 def input_convention(name: str) -> str:
@@ -254,23 +254,21 @@ def complexity_table(scale: int = 4, lr_hw: tuple[int, int] = (180, 320),
 
 
 def format_table(rows: Sequence[ComplexityRow], markdown: bool = True) -> str:
-    """The rows as a Markdown (or plain-text) table: parameters in millions, MACs in G (10^9)."""
+    """The rows as a Markdown (or plain-text) table (:mod:`sr_lib.tables`): parameters in millions, MACs in G."""
+    from .tables import Table
+
     header = ["model", "family", "params (M)", "used (M)", "GMACs", "input", "input shape", "tile-safe", "note"]
-    body = []
+    body: list[list[Any]] = []
     for r in rows:
         if not r.supported:
-            body.append([r.model, r.family, "-", "-", "-", r.input, "-", "yes" if r.tile_safe else "no", r.note])
+            body.append([r.model, r.family, "-", "-", "-", r.input, "-", r.tile_safe, r.note])
             continue
         assert r.params is not None and r.params_used is not None and r.gmacs is not None and r.input_shape
         shape = "x".join(str(s) for s in r.input_shape[1:])
         body.append([r.model, r.family, f"{r.params / 1e6:.3f}", f"{r.params_used / 1e6:.3f}", f"{r.gmacs:,.1f}",
-                     r.input, shape, "yes" if r.tile_safe else "no", r.note])
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(lines)
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, *body])
+                     r.input, shape, r.tile_safe, r.note])
+    out = Table(header, body)
+    return out.markdown() if markdown else out.text()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -281,10 +279,11 @@ def format_table(rows: Sequence[ComplexityRow], markdown: bool = True) -> str:
 class OfficialCount:
     """The parameter count of the *official* network class for a paper configuration, and what the paper claims.
 
-    params: ``sum(p.numel() for p in official_model.parameters())`` of the unmodified class from ``source``,
+    params: ``sum(p.numel() for p in official_model.parameters())`` of the unmodified class at :attr:`source`,
         instantiated with the paper configuration (the project's reference manifests).
     params_used: where it differs, the parameters that take part in the forward pass at this scale.
     claim: the figure given by the paper or the official README.
+    location: ``path:Class`` (or file) in the registry entry's ``official_code``.
     """
 
     model: str
@@ -292,38 +291,30 @@ class OfficialCount:
     params: int
     params_used: int | None
     claim: str
-    source: str
+    location: str
+
+    @property
+    def source(self) -> str:
+        """``owner/name@commit:path:Class``, the commit from the model's registry entry."""
+        from .models import get_model_entry
+
+        return get_model_entry(self.model).official_source(self.location)
 
 
 #: x4 counts of the official classes (all registry models with official code and an x4 preset).
 OFFICIAL_PARAM_COUNTS: tuple[OfficialCount, ...] = (
-    OfficialCount("srcnn", 4, 57_281, None, "57K (9-5-5)",
-                  "WangDequan/SRCNN@85679e2ef74e058a1f1e79fe6ba349e93f1ee8ea:model/9-5-5(ImageNet)/x4.mat"),
-    OfficialCount("vdsr-nobias", 4, 664_704, None, "VDSR paper (Caffe, with biases): 665,921",
-                  "twtygqyy/pytorch-vdsr@514b021044018baf909e79f48392783daa592888:vdsr.py:Net"),
-    OfficialCount("edsr", 4, 43_089_947, None, "43M",
-                  "sanghyun-son/EDSR-PyTorch@9d3bb0ec620ea2ac1b5e5e7a32b0133fbba66fd2:src/model/edsr.py:EDSR"),
-    OfficialCount("edsr-baseline", 4, 1_517_595, None, "1.5M (1.37M is the x2 count)",
-                  "sanghyun-son/EDSR-PyTorch@9d3bb0ec620ea2ac1b5e5e7a32b0133fbba66fd2:src/model/edsr.py:EDSR"),
-    OfficialCount("mdsr", 4, 7_954_011, 6_654_235, "8M = all three branches",
-                  "sanghyun-son/EDSR-PyTorch@9d3bb0ec620ea2ac1b5e5e7a32b0133fbba66fd2:src/model/mdsr.py:MDSR"),
-    OfficialCount("mdsr-baseline", 4, 3_227_227, 1_927_451, "3.2M = all three branches",
-                  "sanghyun-son/EDSR-PyTorch@9d3bb0ec620ea2ac1b5e5e7a32b0133fbba66fd2:src/model/mdsr.py:MDSR"),
-    OfficialCount("rcan", 4, 15_592_379, None, "~15.6M",
-                  "yulunzhang/RCAN@f722e5d0e1eff45148bfaefd9bc85c6f0f26ce02:RCAN_TrainCode/code/model/rcan.py:RCAN"),
+    OfficialCount("srcnn", 4, 57_281, None, "57K (9-5-5)", "model/9-5-5(ImageNet)/x4.mat"),
+    OfficialCount("vdsr-nobias", 4, 664_704, None, "VDSR paper (Caffe, with biases): 665,921", "vdsr.py:Net"),
+    OfficialCount("edsr", 4, 43_089_947, None, "43M", "src/model/edsr.py:EDSR"),
+    OfficialCount("edsr-baseline", 4, 1_517_595, None, "1.5M (1.37M is the x2 count)", "src/model/edsr.py:EDSR"),
+    OfficialCount("mdsr", 4, 7_954_011, 6_654_235, "8M = all three branches", "src/model/mdsr.py:MDSR"),
+    OfficialCount("mdsr-baseline", 4, 3_227_227, 1_927_451, "3.2M = all three branches", "src/model/mdsr.py:MDSR"),
+    OfficialCount("rcan", 4, 15_592_379, None, "~15.6M", "RCAN_TrainCode/code/model/rcan.py:RCAN"),
     OfficialCount("san", 4, 15_860_512, 15_822_468, "~15.7M (38,044 registered but unused)",
-                  "daitao/SAN@7c1e61f0d17b58e3400a14e631d9185dde1881b6:TrainCode/model/san.py:SAN"),
-    OfficialCount("csnln", 4, 6_568_627, None, "~3M (the x2 count)",
-                  "SHI-Labs/Cross-Scale-Non-Local-Attention@531aec924746f8b9085be8c601a6af757b630070:"
-                  "src/model/csnln.py:CSNLN"),
-    OfficialCount("msrn", 4, 6_078_043, None, "~6.3M",
-                  "MIVRC/MSRN-PyTorch@a0e038de7eb42e21d2e88c38e6490b61a02c566e:MSRN/Train/model/msrn.py:MSRN"),
-    OfficialCount("srresnet-in", 4, 1_546_752, None, "~1.5M",
-                  "twtygqyy/pytorch-SRResNet@d715729c8805f59dccd4a89acb7af11cb7b1534a:srresnet.py:_NetG"),
-    OfficialCount("dan-v1", 4, 4_329_511, None, "~4.3M",
-                  "greatlog/DAN@4c4de00714e2a3ea541071da182a4e792128d128:codes/config/DANv1/models/modules/"
-                  "dan_arch.py:DAN"),
-    OfficialCount("dan-v2", 4, 4_707_708, None, "-",
-                  "greatlog/DAN@4c4de00714e2a3ea541071da182a4e792128d128:codes/config/DANv2/models/modules/"
-                  "dan_arch.py:DAN"),
+                  "TrainCode/model/san.py:SAN"),
+    OfficialCount("csnln", 4, 6_568_627, None, "~3M (the x2 count)", "src/model/csnln.py:CSNLN"),
+    OfficialCount("msrn", 4, 6_078_043, None, "~6.3M", "MSRN/Train/model/msrn.py:MSRN"),
+    OfficialCount("srresnet-in", 4, 1_546_752, None, "~1.5M", "srresnet.py:_NetG"),
+    OfficialCount("dan-v1", 4, 4_329_511, None, "~4.3M", "codes/config/DANv1/models/modules/dan_arch.py:DAN"),
+    OfficialCount("dan-v2", 4, 4_707_708, None, "-", "codes/config/DANv2/models/modules/dan_arch.py:DAN"),
 )

@@ -1,5 +1,5 @@
 """Data sets: a registry with pinned origins and hashes, resolution of where the files are, benchmark pairs,
-the embedded offline "Demo" set, and the paired patch data set used for training.
+the embedded offline "Demo" set, and the HR images of the training sets (patches: :mod:`sr_lib.train.patches`).
 
 Layout of a data root (the same as ``../shared/datasets``)::
 
@@ -7,7 +7,8 @@ Layout of a data root (the same as ``../shared/datasets``)::
     <root>/<Set>/LR_bicubic/X<s>/<name>.png      (optional: MATLAB-made LR images)
 
 Where a set is looked for, first match wins: ``data_dir`` argument (``--data-dir``) > ``$SR_DATA_DIR`` >
-the local cache (``$SR_CACHE_DIR`` or ``~/.cache/sr_lib/datasets``) > a download (``sr-lib data fetch``).
+the local cache (``$SR_CACHE_DIR/datasets`` or ``~/.cache/sr_lib/datasets``) > a download (``sr-lib data fetch``,
+through :mod:`sr_lib.download`, like the weights).
 """
 
 from __future__ import annotations
@@ -15,20 +16,17 @@ from __future__ import annotations
 import csv
 import functools
 import os
-import shutil
-import urllib.request
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Iterator, Literal, Sequence
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
+from . import download as downloads
 from .degrade.bicubic import downscale, imresize, modcrop
 from .errors import DataError
-from .imageio import IMAGE_SUFFIXES, atomic_path, read_image, sha256_file
+from .imageio import IMAGE_SUFFIXES, read_image, sha256_file
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,8 @@ def get_info(name: str) -> DatasetInfo:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("SR_CACHE_DIR") or Path.home() / ".cache" / "sr_lib" / "datasets")
+    """Where downloaded sets go: ``$SR_CACHE_DIR/datasets``, or ``~/.cache/sr_lib/datasets`` (:mod:`sr_lib.download`)."""
+    return downloads.cache_dir("datasets")
 
 
 def candidate_roots(data_dir: str | Path | None = None) -> list[tuple[str, Path]]:
@@ -199,7 +198,7 @@ def verify(name: str, data_dir: str | Path | None = None) -> tuple[int, list[str
         path = root / f.path
         if not path.is_file():
             problems.append(f"missing: {path}")
-        elif sha256_file(path) != f.sha256:
+        elif not downloads.hash_matches(sha256_file(path), f.sha256):
             problems.append(f"wrong sha256: {path}")
     return len(info.files), problems
 
@@ -207,98 +206,20 @@ def verify(name: str, data_dir: str | Path | None = None) -> tuple[int, list[str
 def fetch(name: str, dest: str | Path | None = None, timeout: float = 60.0) -> Path:
     """Download every pinned file of ``name`` into ``dest`` (default: the cache), checking each sha256.
 
-    Each file is written to a temporary name and renamed only once its hash matches.
+    Each file goes through :func:`sr_lib.download.download` (temporary name, hash check, atomic rename); files
+    already there with the right hash are kept.
     """
     info = get_info(name)
     if not info.pinned:
         raise DataError(f"{info.name} has no pinned download; get it from {info.homepage or 'its source'}")
     root = Path(dest) if dest else cache_dir()
     for f in info.files:
-        target = root / f.path
-        if target.is_file() and sha256_file(target) == f.sha256:
-            continue
-        assert f.url is not None
-        try:
-            with atomic_path(target) as tmp:
-                with urllib.request.urlopen(f.url, timeout=timeout) as resp, open(tmp, "wb") as out:
-                    shutil.copyfileobj(resp, out)
-                got = sha256_file(tmp)
-                if got != f.sha256:
-                    raise DataError(f"{f.path}: downloaded file has sha256 {got[:12]}..., expected {f.sha256[:12]}...")
-        except OSError as exc:
-            raise DataError(f"cannot download {f.url}: {exc}") from None
+        assert f.url is not None and f.sha256 is not None  # info.pinned
+        downloads.download(f.url, root / f.path, sha256=f.sha256, what=f.path, timeout=timeout, error=DataError)
     return root / info.name
 
 
-# ------------------------------------------------------------------------------------------ training patches
-
-
-class PairedPatches(Dataset):
-    """Random aligned (LR, HR) patches from HR images through the exact degradation.
-
-    Each HR image is modcropped and downscaled once with the MATLAB bicubic (uint8, bit-exact); then every item
-    is a random crop of ``patch`` LR pixels (``patch * scale`` HR), optionally flipped/rotated (the 8 dihedral
-    transforms), as float tensors in [0, 1]. ``color="y"`` gives the MATLAB luma (one channel);
-    ``pre_upsample=True`` returns the bicubic-upscaled LR patch at HR size (SRCNN, VDSR inputs).
-    Reproducible: item ``i`` depends only on ``(seed, i)``.
-    """
-
-    def __init__(
-        self,
-        hr_images: Sequence[np.ndarray],
-        scale: int,
-        patch: int,
-        color: Literal["y", "rgb"] = "rgb",
-        pre_upsample: bool = False,
-        augment: bool = True,
-        length: int = 1000,
-        seed: int = 0,
-    ) -> None:
-        if scale < 1 or patch < 1 or length < 1:
-            raise DataError(f"invalid patch data set: scale={scale}, patch={patch}, length={length}")
-        self.scale, self.patch, self.color, self.pre_upsample = scale, patch, color, pre_upsample
-        self.augment, self.length, self.seed = augment, length, seed
-        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
-        for hr in hr_images:
-            hr = modcrop(hr, scale)
-            if min(hr.shape[:2]) < patch * scale:
-                continue
-            self.pairs.append((_to_channels(hr, color), _to_channels(downscale(hr, scale), color)))
-        if not self.pairs:
-            raise DataError(f"no training image is at least {patch * scale} pixels on each side")
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng((self.seed, index))
-        hr, lr = self.pairs[int(rng.integers(len(self.pairs)))]
-        y = int(rng.integers(lr.shape[1] - self.patch + 1))
-        x = int(rng.integers(lr.shape[2] - self.patch + 1))
-        s, p = self.scale, self.patch
-        lr_t = torch.from_numpy(lr[:, y : y + p, x : x + p].astype(np.float32) / 255.0)
-        hr_t = torch.from_numpy(hr[:, y * s : (y + p) * s, x * s : (x + p) * s].astype(np.float32) / 255.0)
-        if self.augment:
-            k, flip = int(rng.integers(4)), bool(rng.integers(2))
-            lr_t, hr_t = (_dihedral(t, k, flip) for t in (lr_t, hr_t))
-        if self.pre_upsample:
-            lr_t = imresize(lr_t.double(), float(s)).float()
-        return lr_t, hr_t
-
-
-def _to_channels(image: np.ndarray, color: Literal["y", "rgb"]) -> np.ndarray:
-    """(C, H, W) float64 array in 0..255: Y (unrounded MATLAB luma) or RGB (grey replicated)."""
-    from .color import luma
-
-    if color == "y":
-        return luma(image, precision="float")[None]
-    rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
-    return rgb.transpose(2, 0, 1).astype(np.float64)
-
-
-def _dihedral(t: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
-    t = torch.rot90(t, k, dims=(-2, -1))
-    return torch.flip(t, dims=(-1,)) if flip else t
+# ------------------------------------------------------------------------------------------ training images
 
 
 def iter_hr_images(names: Sequence[str], data_dir: str | Path | None = None) -> Iterator[np.ndarray]:

@@ -1,7 +1,8 @@
 """Evaluation: run a registered model over benchmark sets and measure it with a named protocol.
 
-Three published pipelines differ only in *where values are rounded*, and that moves PSNR by up to 0.08 dB
-(the book's protocol chapter measures each difference). They are explicit, named :class:`Protocol`\\ s:
+Three published pipelines differ only in *where values are rounded*, and that moves a set's mean PSNR by thousandths
+to tenths of a dB (:func:`sr_lib.results.protocol_gaps` measures each gap in the committed results files). They are
+explicit, named :class:`Protocol`\\ s:
 
 ``standard`` (default)
     The EDSR/RCAN MATLAB scripts: LR = the set's MATLAB-made ``uint8`` file (or the bit-identical downscale),
@@ -35,7 +36,7 @@ from .errors import ConfigError
 from .metrics import evaluate_pair, quantize
 from .models import create_model, get_model_entry
 from .models.registry import ModelEntry
-from .provenance import environment, file_hashes
+from .provenance import environment, file_hashes, weights_key
 
 Forward = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor], torch.Tensor]
 
@@ -224,6 +225,7 @@ def evaluate_model(
                    "self_ensemble": self_ensemble, "tile": tile, "tile_overlap": tile_overlap if tile else None,
                    "tile_safe": entry.tile_safe,
                    "weights": str(weights) if weights else None,
+                   "weights_key": weights_key(weights) if weights else None,
                    "weights_sha256": file_hashes([Path(weights)])[str(weights)] if weights else None},
         "data_sha256": data_hashes,
         "wall_time_s": round(time.perf_counter() - start, 3),

@@ -14,7 +14,8 @@ Network" (CVPR 2017), Sec. 2.2.
   computed here from the discriminator's *logits* (numerically stable) and averaged over the batch.
 
 VGG19 weights: torchvision's ImageNet checkpoint ``vgg19-dcbb9e9d.pth`` (a plain state dict with keys
-``features.<i>.weight|bias`` and ``classifier.{0,3,6}.weight|bias``). :class:`VGG19Features` uses torchvision's
+``features.<i>.weight|bias`` and ``classifier.{0,3,6}.weight|bias``; URL and sha256 in
+:data:`sr_lib.hub.VGG19_WEIGHTS`, found or downloaded by :func:`vgg19_weights_path`). :class:`VGG19Features` uses torchvision's
 layer indices, so that file loads without torchvision; only ``features`` is used. Inputs are RGB in [0, 1] and
 are normalised with the ImageNet mean and std, as torchvision's models expect (the paper's generator outputs
 [-1, 1]: map such images with ``(x + 1) / 2`` first; twtygqyy's generator already works in [0, 1]).
@@ -22,8 +23,6 @@ are normalised with the ImageNet mean and std, as torchvision's models expect (t
 
 from __future__ import annotations
 
-import hashlib
-import re
 from pathlib import Path
 from typing import Mapping
 
@@ -31,12 +30,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .download import check_file, torch_hub_prefix
 from .errors import ConfigError, WeightsError
+from .hub import VGG19_WEIGHTS
 
 Tensor = torch.Tensor
 
-VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-VGG19_FILENAME = "vgg19-dcbb9e9d.pth"
+VGG19_URL = str(VGG19_WEIGHTS.url)
+VGG19_FILENAME = VGG19_WEIGHTS.path.rsplit("/", 1)[1]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Sec. 3.2: "the VGG feature maps were also rescaled by a factor of 1/12.75".
@@ -105,27 +106,32 @@ def check_vgg19_state_dict(state_dict: object, source: str | Path = "state dict"
     return {k: state_dict[k] for k in expected}
 
 
-def load_vgg19_state_dict(path: str | Path | None) -> dict[str, Tensor]:
-    """Read torchvision's ``vgg19-*.pth`` with ``torch.load(weights_only=True)`` and check keys and shapes.
+def vgg19_weights_path(weights_dir: str | Path | None = None, download: bool = False) -> Path:
+    """torchvision's VGG19 file, found (``weights_dir`` > ``$SR_WEIGHTS_DIR`` > the cache) and hash-checked by
+    :func:`sr_lib.hub.resolve_aux`; downloaded (548 MiB) into the cache only if ``download``."""
+    from .hub import resolve_aux
 
-    A file named like torchvision's (``vgg19-<8 hex>.pth``) must have a SHA-256 starting with those hex digits
-    (torch.hub's convention). Any problem is one :class:`WeightsError` line that says where to get the file.
+    return resolve_aux("vgg19", None, weights_dir, download)
+
+
+def load_vgg19_state_dict(path: str | Path | None) -> dict[str, Tensor]:
+    """Read torchvision's ``vgg19-*.pth`` safely (:func:`sr_lib.weights.read_checkpoint`) and check keys and shapes.
+
+    The published file's sha256 is checked; any other file named like torchvision's (``vgg19-<8 hex>.pth``) must have
+    a sha256 starting with those hex digits (torch.hub's convention). Any problem is one :class:`WeightsError` line
+    that says where to get the file.
     """
+    from .weights import read_checkpoint
+
     if path is None:
         raise WeightsError(_missing_weights_message("no VGG19 weights given"))
     path = Path(path)
     if not path.is_file():
         raise WeightsError(_missing_weights_message(f"VGG19 weights not found: {path}"))
-    match = re.fullmatch(r"vgg19-([0-9a-f]{8})\.pth", path.name)
-    if match:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if not digest.startswith(match.group(1)):
-            raise WeightsError(f"{path}: sha256 {digest[:8]}... does not match its name (corrupt download?)")
-    try:
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, ... for corrupt or unsafe files
-        raise WeightsError(f"{path}: not a loadable weights-only torch file ({type(exc).__name__})") from None
-    return check_vgg19_state_dict(state_dict, path)
+    published = path.name == VGG19_FILENAME
+    check_file(path, sha256=VGG19_WEIGHTS.sha256 if published else None, sha256_prefix=torch_hub_prefix(path.name),
+               what="torchvision VGG19", error=WeightsError)
+    return check_vgg19_state_dict(read_checkpoint(path), path)
 
 
 class VGG19Features(nn.Module):

@@ -16,18 +16,54 @@ from . import __version__
 from .imageio import sha256_file
 
 
+#: What produces a number: the package, the chapters, the benchmarks, the tests and the build files. Changes to
+#: anything else (``results/`` above all, which ``make results`` writes while it runs) do not make a commit dirty.
+CODE_PATHS: tuple[str, ...] = ("sr_lib", "book", "benchmarks", "tests", "pyproject.toml", "Makefile", "_config.yml",
+                               "_toc.yml", ".ci")
+
+
 def git_commit(path: str | Path | None = None) -> str:
-    """``git rev-parse HEAD`` of the checkout containing ``path`` (this package by default), plus '-dirty'."""
+    """The full ``HEAD`` commit of the checkout containing ``path`` (this package by default), plus ``-dirty`` when
+    the code that produces numbers differs from it.
+
+    Dirty means: a tracked file under :data:`CODE_PATHS` is modified, staged, deleted or renamed, or an untracked
+    file that git does not ignore lies there. Results files, notes and ignored build output never count, so a run
+    that writes ``results/*.json`` at a clean commit records the same clean commit in every file.
+    """
     cwd = Path(path) if path else Path(__file__).resolve().parent
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=10)
+        if top.returncode != 0:
             return "unknown (not a git checkout)"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return head.stdout.strip() + ("-dirty" if dirty else "")
+        root, head = top.stdout.splitlines()
+        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS],
+                                 cwd=root, capture_output=True, text=True, timeout=10)
+        if changes.returncode != 0:
+            return "unknown (git status failed)"
+        return head + ("-dirty" if changes.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown (git unavailable)"
+
+
+def weights_key(path: str | Path) -> str | None:
+    """Where a weights file lies below its weights folder (``srcnn/9-5-5_ImageNet/x2.mat``), so that a re-run finds
+    it under another ``$SR_WEIGHTS_DIR``; None for a file outside every folder.
+
+    The folders are those :func:`sr_lib.hub.search_dirs` searches; failing those, the path of a registered
+    :mod:`sr_lib.hub` file that ``path`` ends with (an absolute path recorded on another machine).
+    """
+    from .hub import list_weights, search_dirs
+
+    path = Path(path)
+    for candidate in dict.fromkeys((Path(os.path.abspath(path)), path.resolve())):
+        for _, folder in search_dirs():
+            for base in dict.fromkeys((Path(os.path.abspath(folder)), folder.resolve())):
+                if candidate.is_relative_to(base):
+                    return candidate.relative_to(base).as_posix()
+    posix = path.as_posix()
+    registered = sorted({e.path for e in list_weights()}, key=len, reverse=True)
+    return next((p for p in registered if posix == p or posix.endswith("/" + p)), None)
 
 
 def device_description(device: torch.device | str) -> str:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import html
 import io
 import math
-from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import numpy as np
@@ -35,6 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .errors import ConfigError
+from .tables import Table, table
 
 __all__ = [
     "Box",
@@ -302,78 +302,7 @@ def interactive_comparison(
 # tables and notes
 
 
-def _fmt(value: Any, floatfmt: str) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (float, np.floating)):
-        return "—" if math.isnan(value) else format(float(value), floatfmt)
-    return str(value)
-
-
-@dataclass
-class Table:
-    """Rows of cells with a header; HTML in notebooks, aligned fixed-width text as ``text/plain``.
-
-    Floats are formatted with ``floatfmt`` (or a per-column format from ``formats``), ``None``/NaN as a dash,
-    booleans as yes/no. The output is a pure function of the cells: safe for ``# NBVAL_CHECK_OUTPUT`` cells.
-    """
-
-    headers: list[str]
-    rows: list[list[Any]]
-    floatfmt: str = ".2f"
-    formats: dict[str, str] = field(default_factory=dict)
-    caption: str | None = None
-
-    def __post_init__(self) -> None:
-        for r in self.rows:
-            if len(r) != len(self.headers):
-                raise ConfigError(f"viz.Table: row {r!r} has {len(r)} cells, the header has {len(self.headers)}")
-
-    def cells(self) -> list[list[str]]:
-        fmts = [self.formats.get(h, self.floatfmt) for h in self.headers]
-        return [[_fmt(v, f) for v, f in zip(row, fmts)] for row in self.rows]
-
-    def __repr__(self) -> str:
-        cells = self.cells()
-        widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(self.headers)]
-        numeric = [all(_is_number(r[i]) for r in self.rows) and bool(self.rows) for i in range(len(self.headers))]
-
-        def line(items: Sequence[str]) -> str:
-            parts = [s.rjust(w) if num else s.ljust(w) for s, w, num in zip(items, widths, numeric)]
-            return "  ".join(parts).rstrip()
-
-        out = [self.caption] if self.caption else []
-        out += [line(self.headers), "  ".join("-" * w for w in widths)]
-        out += [line(r) for r in cells]
-        return "\n".join(out)
-
-    def _repr_html_(self) -> str:
-        cells = self.cells()
-        numeric = [all(_is_number(r[i]) for r in self.rows) and bool(self.rows) for i in range(len(self.headers))]
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
-        body = "".join(
-            "<tr>" + "".join(
-                f'<td style="text-align:{"right" if num else "left"}">{html.escape(c)}</td>' for c, num in zip(r, numeric)
-            ) + "</tr>"
-            for r in cells
-        )
-        cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
-        return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _is_number(v: Any) -> bool:
-    return v is None or (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)))
-
-
-def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, *, floatfmt: str = ".2f",
-          formats: Mapping[str, str] | None = None, caption: str | None = None) -> Table:
-    """A :class:`Table` from a list of dicts (columns: ``columns`` or the keys of the first row, in order)."""
-    if not rows and not columns:
-        raise ConfigError("viz.table: no rows and no columns")
-    cols = list(columns) if columns is not None else list(rows[0])
-    return Table(cols, [[r.get(c) for c in cols] for r in rows], floatfmt, dict(formats or {}), caption)
+# Table / table: the package's one renderer, :mod:`sr_lib.tables` (imported above, part of this module's API).
 
 
 class _Note:

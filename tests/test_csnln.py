@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from sr_lib.errors import ConfigError, DataError
 from sr_lib.models import create_model, get_model_entry
-from sr_lib.models.blocks import count_parameters
+from sr_lib.complexity import count_parameters
 from sr_lib.models.csnln import (
     CSNLN,
     CrossScaleAttention,

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import require_dir
-from sr_lib import hub
+from sr_lib import download, hub
 from sr_lib.errors import ConfigError, WeightsError
 from sr_lib.imageio import sha256_file
 from sr_lib.models import get_model_entry, list_models
@@ -184,7 +184,7 @@ def test_download_refuses_unverifiable_and_plain_http(tmp_path, monkeypatch) -> 
     def no_network(*args, **kwargs):
         raise AssertionError("must not reach the network")
 
-    monkeypatch.setattr(hub.urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(download.urllib.request, "urlopen", no_network)
     msrn = hub.find_weights("msrn", 4)
     assert msrn.url and not msrn.verifiable
     with pytest.raises(WeightsError, match="allow_unverified"):
@@ -198,7 +198,7 @@ def test_download_refuses_unverifiable_and_plain_http(tmp_path, monkeypatch) -> 
 
 
 def test_unverified_download_when_allowed(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(hub.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"msrn-bytes"))
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"msrn-bytes"))
     path = hub.download_entry(hub.find_weights("msrn", 2), tmp_path, allow_unverified=True)
     assert path.read_bytes() == b"msrn-bytes"
 
@@ -212,7 +212,7 @@ def test_resolve_downloads_into_the_cache_only_when_asked(weights_dir, isolated,
         calls.append(url)
         return io.BytesIO(payload)
 
-    monkeypatch.setattr(hub.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(download.urllib.request, "urlopen", fake_urlopen)
     with pytest.raises(WeightsError, match="not found"):
         hub.resolve_weights("srcnn", 3)
     assert calls == []  # offline by default
@@ -229,7 +229,7 @@ def test_download_network_error_is_one_line(isolated, monkeypatch) -> None:
     def offline(url, timeout):
         raise urllib.error.URLError("no route to host")
 
-    monkeypatch.setattr(hub.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
     with pytest.raises(WeightsError, match="cannot download .* no route to host") as info:
         hub.fetch_weights("srcnn", 2)
     assert "\n" not in str(info.value)

@@ -133,7 +133,7 @@ def test_bad_vgg_files_are_one_line_errors(tmp_path: Path) -> None:
         load_vgg19_state_dict(path)
     named = tmp_path / "vgg19-00000000.pth"  # torchvision-style name: the hash prefix is checked
     torch.save(sd, named)
-    with pytest.raises(WeightsError, match="does not match its name"):
+    with pytest.raises(WeightsError, match="does not match the published 00000000"):
         load_vgg19_state_dict(named)
     with pytest.raises(ConfigError, match="unknown VGG19 layer"):
         VGG19Features("relu6_1")

@@ -8,7 +8,7 @@ import torch
 
 from sr_lib.errors import ConfigError
 from sr_lib.models import get_model_entry
-from sr_lib.models.blocks import count_parameters
+from sr_lib.complexity import count_parameters
 from sr_lib.models.msrn import MSRB, MSRN, MSRNY, MSRNConfig, MSRNYConfig
 
 

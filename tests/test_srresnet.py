@@ -8,7 +8,7 @@ from torch import nn
 
 from sr_lib.errors import ConfigError
 from sr_lib.models import create_model, get_model_entry, list_models
-from sr_lib.models.blocks import count_parameters
+from sr_lib.complexity import count_parameters
 from sr_lib.models.official import get_port
 from sr_lib.models.srresnet import SRGANDiscriminator, SRResNet
 

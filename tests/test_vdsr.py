@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from conftest import require_dir
 from sr_lib.errors import WeightsError
 from sr_lib.models import create_model
-from sr_lib.models.blocks import count_parameters
+from sr_lib.complexity import count_parameters
 from sr_lib.models.vdsr import VDSR, VDSR_EPOCH50_SHA256, load_vdsr_legacy_pickle, load_vdsr_weights
 
 

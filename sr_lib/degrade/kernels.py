@@ -1,7 +1,7 @@
 """Blur kernels and the blur-then-bicubic degradation of the blind-SR papers (IKC, DAN).
 
 The degradation is ``LR = bicubic_down_s(HR (*) k)`` (DAN code ``codes/utils/deg_utils.py``, ``SRMDPreprocessing``;
-greatlog/DAN@4c4de00714e2a3ea541071da182a4e792128d128), with
+greatlog/DAN at the commit of ``get_model_entry("dan-v1").official_code``), with
 
 * ``k`` a ``size x size`` Gaussian on the integer grid ``ax = arange(-size // 2 + 1, size // 2 + 1)`` (Python floor
   division, so an odd size gives the centred grid ``-(size - 1)/2 .. (size - 1)/2`` and an even size is off-centre
@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError
+from .bicubic import cubic, modcrop
 
 Tensor = torch.Tensor
 
@@ -235,14 +236,6 @@ def batch_blur(images: Tensor, kernels: Tensor) -> Tensor:
     return out.view(b, c, h, w)
 
 
-def _cubic(x: np.ndarray) -> np.ndarray:
-    """Keys cubic, a = -0.5 (MATLAB ``imresize>cubic``)."""
-    ax = np.abs(x)
-    inner = (1.5 * ax**3 - 2.5 * ax**2 + 1) * (ax <= 1)
-    outer = (-0.5 * ax**3 + 2.5 * ax**2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
-    return inner + outer
-
-
 @functools.lru_cache(maxsize=64)
 def _dan_resize_matrix(in_len: int, out_len: int, scale: float) -> np.ndarray:
     """One 1-D pass of DAN's python ``imresize`` (``codes/data/util.py``, the MMSR port), as an
@@ -258,7 +251,7 @@ def _dan_resize_matrix(in_len: int, out_len: int, scale: float) -> np.ndarray:
     taps = math.ceil(kernel_width) + 2
     index = left[:, None] + np.arange(taps)[None, :]
     distance = u[:, None] - index
-    weights = scale * _cubic(scale * distance) if scale < 1 else _cubic(distance)
+    weights = scale * cubic(scale * distance) if scale < 1 else cubic(distance)
     weights = weights / weights.sum(axis=1, keepdims=True)
     drop_first, drop_last = bool((weights[:, 0] == 0).any()), bool((weights[:, -1] == 0).any())
     cols = slice(1 if drop_first else 0, taps - 1 if drop_last else taps)
@@ -301,12 +294,6 @@ def blur_downscale(images: Tensor, kernels: Tensor, scale: int, resize: Literal[
 
         return imresize(blurred, 1.0 / int(scale))
     raise ConfigError(f"resize must be 'dan' or 'matlab', got {resize!r}")
-
-
-def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
-    """Crop ``(H, W[, C])`` to the largest multiple of ``scale`` (top-left part kept)."""
-    h, w = image.shape[:2]
-    return image[: h - h % scale, : w - w % scale]
 
 
 def blur_downscale_uint8(

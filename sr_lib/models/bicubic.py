@@ -29,5 +29,8 @@ register_model(
         scales=(2, 3, 4, 8),
         input=InputSpec(color="rgb", pre_upsample=True, pixel_max=255.0),
         description="MATLAB bicubic upscaling (no learning)",
+        paper_name="Bicubic",
+        reference_protocol="matlab-y",  # the bicubic rows come from the SRCNN-era MATLAB scripts
+        official_code=None,
     )
 )

@@ -100,8 +100,3 @@ class CALayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x * self.conv_du(self.avg_pool(x))
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameter elements (optionally only those with ``requires_grad``)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

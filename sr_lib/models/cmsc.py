@@ -300,10 +300,14 @@ register_model(
         paper="Hu et al., Single Image Super-Resolution via Cascaded Multi-Scale Cross Network, arXiv:1802.08808",
         build=lambda scale: CMSC(CMSCConfig()),
         build_tiny=lambda scale: CMSC(CMSCConfig(n_feats=8, n_stages=2, n_modules_per_stage=2)),
+        make=lambda scale, **options: CMSC(CMSCConfig(**options)),
+        training_loss=lambda model, x, target, extras: cascaded_supervision_loss(model(x), target),
         scales=(2, 3, 4),
         input=InputSpec(color="y", pre_upsample=True, pixel_max=1.0),
         predict=_predict,
         tile_safe=True,
         description="CMSC reconstructed from the abstract and notes (no official code); bicubic-upscaled Y input",
+        paper_name=None,  # no result table was readable (module docstring)
+        official_code=None,
     )
 )

@@ -1,7 +1,7 @@
 """CSNLN — Mei, Fan, Zhou, Huang, Huang, Shi: "Image Super-Resolution with Cross-Scale Non-Local Attention and
 Exhaustive Self-Exemplars Mining" (CVPR 2020).
 
-Official code: SHI-Labs/Cross-Scale-Non-Local-Attention@531aec924746f8b9085be8c601a6af757b630070
+Official code: SHI-Labs/Cross-Scale-Non-Local-Attention (:data:`OFFICIAL_CODE`)
 (``src/model/csnln.py``, ``src/model/attention.py``, the repo's own ``src/model/common.py`` and
 ``src/model/utils/tools.py``). Module and attribute names are the official ones, so official checkpoints load with
 ``strict=True`` (``SEM``, ``multi_source_projection``, ``up_attention``, ``conv_match_1``, ``escape_NaN``, ...).
@@ -76,13 +76,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, DataError
+from ..hub import WeightsEntry
 from .blocks import MeanShift, ResBlock, default_conv
 from .official import OfficialPort, register_port
 from .registry import InputSpec, ModelEntry, register_model
 
 Tensor = torch.Tensor
 
-OFFICIAL_REPO = "SHI-Labs/Cross-Scale-Non-Local-Attention@531aec924746f8b9085be8c601a6af757b630070"
+OFFICIAL_CODE = "SHI-Labs/Cross-Scale-Non-Local-Attention@531aec924746f8b9085be8c601a6af757b630070"
 SCALES: tuple[int, ...] = (2, 3, 4)
 
 #: Attention up-factor u and the (kernel, stride, padding) of the first-stage (de)convolutions, per scale.
@@ -360,7 +361,16 @@ def _from_official_args(args: Mapping[str, Any]) -> CSNLN:
 
 
 register_port(
-    OfficialPort(golden_dir="csnln", source=f"{OFFICIAL_REPO}:src/model/csnln.py:CSNLN", build=_from_official_args)
+    OfficialPort(golden_dir="csnln", source=f"{OFFICIAL_CODE}:src/model/csnln.py:CSNLN", build=_from_official_args)
+)
+
+_WEIGHTS = tuple(
+    WeightsEntry(model="csnln", scale=s, path=f"csnln/model_x{s}.pt", format="state-dict",
+                 source=f"{OFFICIAL_CODE}:README.md (Test, Quick start)",
+                 homepage="https://drive.google.com/drive/folders/1C--KFcfAsvLM4K0J6td4TqNeiaGsTXd_?usp=sharing",
+                 notes="manual download from the Google Drive folder (file name as in the README's test command); "
+                       "no published hash")
+    for s in SCALES
 )
 
 register_model(
@@ -371,6 +381,7 @@ register_model(
         "Self-Exemplars Mining, CVPR 2020",
         build=lambda scale: CSNLN(scale=scale, n_feats=128, depth=12),
         build_tiny=lambda scale: CSNLN(scale=scale, n_feats=8, depth=2, attention_channels=None),
+        make=lambda scale, **options: CSNLN(scale=scale, **{"n_feats": 128, "depth": 12, **options}),
         scales=SCALES,
         input=InputSpec(color="rgb", pre_upsample=False, pixel_max=1.0),
         tile_safe=False,
@@ -378,5 +389,8 @@ register_model(
         "protocol is csnln.forward_chop (extra['official_test_forward'])",
         # LR sides divisible by 6: by 2 for the x2/x4 attention, by 3 for x3
         extra={"tiny_input_hw": (12, 6), "official_test_forward": forward_chop},
+        paper_name="CSNLN",
+        official_code=OFFICIAL_CODE,
+        weights=_WEIGHTS,
     )
 )

@@ -4,7 +4,7 @@
   NeurIPS 2020 (arXiv 2010.02631).
 * DANv2: same authors, "End-to-end Alternating Optimization for Blind Super Resolution", arXiv 2105.06878
   (the later IJCV paper "... for Real-World Blind Super Resolution" is RealDAN, a different network).
-* Official code: greatlog/DAN@4c4de00714e2a3ea541071da182a4e792128d128,
+* Official code: greatlog/DAN (:data:`OFFICIAL_CODE`),
   ``codes/config/DANv1/models/modules/dan_arch.py`` and ``codes/config/DANv2/models/modules/dan_arch.py``
   (class ``DAN`` in both). Module and buffer names here are the official ones, so official checkpoints load
   with ``strict=True``.
@@ -57,22 +57,32 @@ Official oddities reproduced by default (``golden/README.md``, "DAN v1 and v2"):
 PCA matrix: the constructors take it as a tensor ``(k*k, input_para)`` (see :func:`load_pca_matrix`). With
 ``pca_matrix=None`` the ``encoder`` buffer is **zero-filled** (shape only): loading an official checkpoint (it
 carries ``encoder`` and ``init_ker_map``) or calling :meth:`set_pca_matrix` fills it; ``pca_matrix_loaded`` tells.
+The registry presets are always built with the placeholder (building reads no file and no environment variable);
+before training from scratch, the entry's ``load_aux_buffers`` (:func:`load_setting1_pca`) fills it with the
+published Setting-1 matrix, found and hash-checked by :mod:`sr_lib.hub`.
+
+Training loss (``blind_model.py``, ``optimize_parameters``, pixel criterion L1 with weight 1 in the Setting-1
+ymls; only the last unrolled iteration enters the loss): :func:`training_loss_v1`, :func:`training_loss_v2`.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, WeightsError
+from ..download import github_raw_url
+from ..errors import ConfigError, DataError, WeightsError
+from ..hub import WeightsEntry
 from .official import OfficialPort, check_official_args, register_port
 from .registry import InputSpec, ModelEntry, register_model
 
 Tensor = torch.Tensor
+
+OFFICIAL_CODE = "greatlog/DAN@4c4de00714e2a3ea541071da182a4e792128d128"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -85,13 +95,12 @@ def load_pca_matrix(path: str | Path, kernel_size: int | None = None, code_lengt
 
     Also accepts the ``(1, k*k, L)`` ``encoder`` buffer layout. Checks ``k*k`` and ``L`` when given.
     """
+    from ..weights import read_checkpoint
+
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"PCA matrix not found: {path}")
-    try:
-        matrix = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unsafe / corrupt pickles raise many types
-        raise WeightsError(f"{path}: not a loadable weights-only tensor file ({type(exc).__name__})") from None
+    matrix = read_checkpoint(path)
     if not isinstance(matrix, Tensor) or not matrix.is_floating_point():
         raise WeightsError(f"{path}: expected one float tensor, got {type(matrix).__name__}")
     if matrix.dim() == 3 and matrix.shape[0] == 1:
@@ -454,10 +463,10 @@ class DANv2(_KernelCodeMixin, nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Official ports (goldens: dan_v1/, dan_v2/) and registry presets
+# Official ports (goldens: dan_v1/, dan_v2/)
 # ----------------------------------------------------------------------------------------------------------------
 
-_SOURCE = "greatlog/DAN@4c4de00714e2a3ea541071da182a4e792128d128:codes/config/{}/models/modules/dan_arch.py:DAN"
+_SOURCE = f"{OFFICIAL_CODE}:codes/config/{{}}/models/modules/dan_arch.py:DAN"
 
 
 def _official_args(args: Mapping[str, Any], allowed: set[str]) -> dict[str, Any]:
@@ -491,24 +500,109 @@ register_port(OfficialPort(golden_dir="dan_v1", source=_SOURCE.format("DANv1"), 
 register_port(OfficialPort(golden_dir="dan_v2", source=_SOURCE.format("DANv2"), build=_build_v2_official, run=_run_v2))
 
 
-#: Setting-1 PCA matrices under ``$SR_WEIGHTS_DIR`` (copies of the repository's ``pca_matrix/`` folder).
-PCA_MATRIX_FILES = {
-    "dan-v1": "dan_aux/pca_matrix/DANv1/pca_matrix.pth",
-    "dan-v2": "dan_aux/pca_matrix/DANv2/pca_matrix.pth",
-}
+# ----------------------------------------------------------------------------------------------------------------
+# Training: the Setting-1 PCA matrix and the losses of blind_model.py
+# ----------------------------------------------------------------------------------------------------------------
 
 
-def _setting1_pca(name: str) -> Tensor | None:
-    """The Setting-1 PCA matrix from ``$SR_WEIGHTS_DIR`` if present, else None (zero placeholder buffer)."""
-    base = os.environ.get("SR_WEIGHTS_DIR")
-    path = Path(base) / PCA_MATRIX_FILES[name] if base else None
-    if path is None or not path.is_file():
-        return None
-    return load_pca_matrix(path, kernel_size=21, code_length=10)
+def load_setting1_pca(model: nn.Module, weights_dir: str | Path | None = None, download: bool = False) -> None:
+    """Fill ``model``'s ``encoder`` with the published Setting-1 PCA matrix of its version (``pca_matrix.pth``,
+    441 x 10), found and hash-checked by :func:`sr_lib.hub.resolve_aux` (downloaded only if ``download``).
+
+    The registry's ``load_aux_buffers`` of both presets: call it before training from scratch (official checkpoints
+    carry the matrix themselves).
+    """
+    from ..hub import resolve_aux
+
+    net = _unwrap(model)
+    if not isinstance(net, (DANv1, DANv2)):
+        raise ConfigError(f"load_setting1_pca: expected a DAN model, got {type(net).__name__}")
+    name = "dan-v1" if isinstance(net, DANv1) else "dan-v2"
+    path = resolve_aux("pca_matrix", name, weights_dir, download)
+    net.set_pca_matrix(load_pca_matrix(path, kernel_size=net.ksize, code_length=int(net.encoder.shape[-1])))
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The network inside a ``DistributedDataParallel`` wrapper (attributes and buffers live there)."""
+    inner = getattr(model, "module", model)
+    return inner if isinstance(inner, nn.Module) else model
+
+
+def _true_kernels(model: nn.Module, extras: Mapping[str, Tensor], target: Tensor) -> tuple[DANv1 | DANv2, Tensor]:
+    net = _unwrap(model)
+    if not isinstance(net, (DANv1, DANv2)):
+        raise ConfigError(f"DAN training loss: expected a DAN model, got {type(net).__name__}")
+    if "kernel" not in extras:
+        raise DataError("DAN training needs the true blur kernels (batch extra 'kernel', (B, k, k))")
+    kernel = extras["kernel"]
+    k = net.ksize
+    if kernel.dim() != 3 or tuple(kernel.shape) != (target.shape[0], k, k):
+        raise DataError(f"DAN training: kernels must be ({target.shape[0]}, {k}, {k}), got {tuple(kernel.shape)}")
+    if not net.pca_matrix_loaded:
+        raise ConfigError("DAN's PCA matrix is still the zero placeholder: fill it first (the registry entry's "
+                          "load_aux_buffers, sr_lib.models.dan.load_setting1_pca)")
+    return net, kernel.float()
+
+
+def training_loss_v1(model: nn.Module, x: Tensor, target: Tensor, extras: Mapping[str, Tensor]) -> Tensor:
+    """DANv1's loss: ``L1(SR_last, HR) + L1(code_last, PCA code of the true kernel)`` (official
+    ``DANv1/models/blind_model.py``: the loop over iterations only logs; the last iteration's two terms are summed;
+    the true code is ``kernel @ pca_matrix``, the encoder's). ``extras["kernel"]``: the true kernels ``(B, k, k)``."""
+    net, kernel = _true_kernels(model, extras, target)
+    out = model(x)
+    code = net.encode_kernel(kernel)
+    return F.l1_loss(out.srs[-1].float(), target.float()) + F.l1_loss(out.ker_maps[-1].float(), code)
+
+
+def training_loss_v2(model: nn.Module, x: Tensor, target: Tensor, extras: Mapping[str, Tensor]) -> Tensor:
+    """DANv2's loss: ``L1(SR_last, HR) + L1(kernel_last, true kernel)`` on flattened ``k*k`` kernels (official
+    ``DANv2/models/blind_model.py``, last iteration only). ``extras["kernel"]``: the true kernels ``(B, k, k)``."""
+    _, kernel = _true_kernels(model, extras, target)
+    out = model(x)
+    return (F.l1_loss(out.srs[-1].float(), target.float())
+            + F.l1_loss(out.kernels[-1].float(), kernel.reshape(kernel.shape[0], -1)))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Registry presets
+# ----------------------------------------------------------------------------------------------------------------
 
 
 def _predict_final_sr(model: nn.Module, x: Tensor) -> Tensor:
     return model(x).srs[-1]
+
+
+def _weights(version: str) -> tuple[WeightsEntry, ...]:
+    """The Setting-1 checkpoints (manual download) and the PCA matrices of ``pca_matrix/DAN<version>/``."""
+    name = f"dan-{version}"
+    checkpoints = tuple(
+        WeightsEntry(model=name, scale=s, path=f"dan/DAN{version}/dan{version}_x{s}_setting1.pth", format="state-dict",
+                     source=f"{OFFICIAL_CODE}:README.md (Pretrained Weights); file name from "
+                            f"codes/config/DAN{version}/options/setting1/test/test_setting1_x{s}.yml",
+                     homepage="https://drive.google.com/drive/folders/1aOaxXFfMAM6GvvPz56lzUwVmg7BMM_mR?usp=sharing",
+                     variant="setting 1",
+                     notes="manual download from Google Drive or BaiduYun (https://pan.baidu.com/s/15843FMaiGoREB-8sdmJc4g,"
+                           " password cbjv); the README text names DANv1 and IKC weights, its folder tree a DANv2 "
+                           "folder too; no published hash")
+        for s in (2, 3, 4)
+    )
+    hashes = {  # sha256 of the files of pca_matrix/DANv1 and pca_matrix/DANv2
+        "v1": {"pca_matrix": "d9437eaf6b55a819797184998bdaeab81d42d91737a6bff8d29da230affa60ce",
+               "pca_aniso_matrix_x2": "0eceb41f99e96335016db3898687d75a0da8485da425cf7334b7c47e221a4e93",
+               "pca_aniso_matrix_x4": "d9437eaf6b55a819797184998bdaeab81d42d91737a6bff8d29da230affa60ce"},
+        "v2": {"pca_matrix": "d9437eaf6b55a819797184998bdaeab81d42d91737a6bff8d29da230affa60ce",
+               "pca_aniso_matrix_x2": "0eceb41f99e96335016db3898687d75a0da8485da425cf7334b7c47e221a4e93",
+               "pca_aniso_matrix_x4": "f3645e84a601e9ffed2f301e8d37a3676c8b03e89c79bd3e445f4fec5ebd0f62"},
+    }[version]
+    aux = tuple(
+        WeightsEntry(model=name, scale=None, path=f"dan_aux/pca_matrix/DAN{version}/{file}.pth", format="legacy-pickle",
+                     source=f"{OFFICIAL_CODE}:pca_matrix/DAN{version}/{file}.pth",
+                     url=github_raw_url(OFFICIAL_CODE, f"pca_matrix/DAN{version}/{file}.pth"), sha256=sha256,
+                     kind="aux", variant=file,
+                     notes="PCA kernel-code matrix (one float32 tensor; read with sr_lib.models.dan.load_pca_matrix)")
+        for file, sha256 in hashes.items()
+    )
+    return checkpoints + aux
 
 
 _PAPER_V1 = "Luo et al., Unfolding the Alternating Optimization for Blind Super Resolution, NeurIPS 2020"
@@ -524,15 +618,21 @@ register_model(
         name="dan-v1",
         family="dan",
         paper=_PAPER_V1,
-        build=lambda scale: DANv1(_setting1_pca("dan-v1"), nf=64, nb=40, upscale=scale, **_SETTING1),
-        build_tiny=lambda scale: DANv1(_setting1_pca("dan-v1"), nf=16, nb=2, upscale=scale, **_SETTING1),
+        build=lambda scale: DANv1(None, nf=64, nb=40, upscale=scale, **_SETTING1),
+        build_tiny=lambda scale: DANv1(None, nf=16, nb=2, upscale=scale, **_SETTING1),
+        make=lambda scale, **options: DANv1(None, upscale=scale, **{"nf": 64, "nb": 40, **_SETTING1, **options}),
+        training_loss=training_loss_v1,
         scales=(2, 3, 4),
         input=_RGB,
         predict=_predict_final_sr,
         tile_safe=False,
         params_without_grad=_ESTIMATOR_NO_SR_GRAD,
         description="DANv1 Setting 1 (isotropic Gaussian blur, Gaussian8): nf 64, 40 CRBs, 4 iterations, k 21",
-        extra={"pca_matrix_file": PCA_MATRIX_FILES["dan-v1"]},
+        paper_name="DAN",
+        paper_variant="DANv1",
+        official_code=OFFICIAL_CODE,
+        weights=_weights("v1"),
+        load_aux_buffers=load_setting1_pca,
     )
 )
 register_model(
@@ -540,14 +640,21 @@ register_model(
         name="dan-v2",
         family="dan",
         paper=_PAPER_V2,
-        build=lambda scale: DANv2(_setting1_pca("dan-v2"), nf=64, nb=10, ng=5, upscale=scale, **_SETTING1),
-        build_tiny=lambda scale: DANv2(_setting1_pca("dan-v2"), nf=16, nb=2, ng=2, upscale=scale, **_SETTING1),
+        build=lambda scale: DANv2(None, nf=64, nb=10, ng=5, upscale=scale, **_SETTING1),
+        build_tiny=lambda scale: DANv2(None, nf=16, nb=2, ng=2, upscale=scale, **_SETTING1),
+        make=lambda scale, **options: DANv2(None, upscale=scale,
+                                            **{"nf": 64, "nb": 10, "ng": 5, **_SETTING1, **options}),
+        training_loss=training_loss_v2,
         scales=(2, 3, 4),
         input=_RGB,
         predict=_predict_final_sr,
         tile_safe=False,
         params_without_grad=_ESTIMATOR_NO_SR_GRAD,
         description="DANv2 Setting 1 (isotropic Gaussian blur, Gaussian8): nf 64, 5 DPCGs x 10 DPCBs, 4 iterations",
-        extra={"pca_matrix_file": PCA_MATRIX_FILES["dan-v2"]},
+        paper_name="DAN",
+        paper_variant="DANv2",
+        official_code=OFFICIAL_CODE,
+        weights=_weights("v2"),
+        load_aux_buffers=load_setting1_pca,
     )
 )

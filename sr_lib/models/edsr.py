@@ -1,7 +1,7 @@
 """EDSR and MDSR — Lim, Son, Kim, Nah, Lee: "Enhanced Deep Residual Networks for Single Image Super-Resolution"
 (CVPR Workshops 2017, NTIRE 2017 winner).
 
-Official PyTorch code: sanghyun-son/EDSR-PyTorch@9d3bb0ec620ea2ac1b5e5e7a32b0133fbba66fd2 (then named
+Official PyTorch code: sanghyun-son/EDSR-PyTorch (:data:`OFFICIAL_CODE`; then named
 thstkdgus35/EDSR-PyTorch), ``src/model/edsr.py`` (class ``EDSR``), ``src/model/mdsr.py`` (class ``MDSR``) and
 ``src/model/common.py``. Module and attribute names below are the official ones, so the released checkpoints
 (:data:`OFFICIAL_WEIGHTS`) load with ``load_state_dict(strict=True)``.
@@ -45,14 +45,16 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
+from ..download import torch_hub_prefix
 from ..errors import ConfigError
+from ..hub import WeightsEntry
 from .blocks import MeanShift, ResBlock, Upsampler, default_conv
 from .official import OfficialPort, register_port
 from .registry import InputSpec, ModelEntry, register_model
 
 Tensor = torch.Tensor
 
-_SOURCE = "sanghyun-son/EDSR-PyTorch@9d3bb0ec620ea2ac1b5e5e7a32b0133fbba66fd2"
+OFFICIAL_CODE = "sanghyun-son/EDSR-PyTorch@9d3bb0ec620ea2ac1b5e5e7a32b0133fbba66fd2"
 
 #: The released checkpoints (``url`` dicts of the official ``edsr.py`` and ``mdsr.py``), keyed as there:
 #: ``r{n_resblocks}f{n_feats}x{scale}`` for EDSR, ``r{n_resblocks}f{n_feats}`` for MDSR (one file, all scales).
@@ -172,14 +174,17 @@ class MDSR(nn.Module):
         return self.add_mean(self.tail(x))
 
 
+#: Registry preset -> key of :data:`OFFICIAL_WEIGHTS` (``{}``: the scale; MDSR: one file for all scales).
+_WEIGHTS_KEY = {"edsr": "r32f256x{}", "edsr-baseline": "r16f64x{}", "mdsr": "r80f64", "mdsr-baseline": "r16f64"}
+
+
 def official_weights_url(name: str, scale: int) -> str:
     """URL of the released checkpoint for registry preset ``name`` at ``scale`` (MDSR: one file for all scales)."""
-    key = {"edsr": f"r32f256x{scale}", "edsr-baseline": f"r16f64x{scale}", "mdsr": "r80f64", "mdsr-baseline": "r16f64"}
-    if name not in key:
+    if name not in _WEIGHTS_KEY:
         raise ConfigError(f"no official EDSR-PyTorch checkpoint for model '{name}'")
     if scale not in (2, 3, 4):
         raise ConfigError(f"no official checkpoint of '{name}' for x{scale}; available: x2, x3, x4")
-    return OFFICIAL_WEIGHTS[key[name]]
+    return OFFICIAL_WEIGHTS[_WEIGHTS_KEY[name].format(scale)]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -195,6 +200,24 @@ def _mdsr(n_resblocks: int, n_feats: int, scale: int, scales: Sequence[int] = (2
 _PAPER = "Lim et al., Enhanced Deep Residual Networks for Single Image Super-Resolution, CVPRW 2017"
 _RGB_255 = InputSpec(color="rgb", pre_upsample=False, pixel_max=255.0)
 
+
+def _weights(name: str) -> tuple[WeightsEntry, ...]:
+    """The releases of preset ``name`` (the ``url`` dicts); each file name carries its sha256 prefix (torch hub)."""
+    owner = "src/model/mdsr.py" if name.startswith("mdsr") else "src/model/edsr.py"
+    key = _WEIGHTS_KEY[name]
+    scales: tuple[int | None, ...] = (2, 3, 4) if "{}" in key else (None,)
+    out = []
+    for scale in scales:
+        url = OFFICIAL_WEIGHTS[key.format(scale)]
+        file = url.rsplit("/", 1)[1]
+        out.append(WeightsEntry(
+            model=name, scale=scale, path=f"edsr/{file}", format="state-dict",
+            source=f"{OFFICIAL_CODE}:{owner} (url dict)", url=url, sha256_prefix=torch_hub_prefix(file),
+            notes="one file for x2, x3 and x4 (all branches)" if scale is None else "",
+        ))
+    return tuple(out)
+
+
 register_model(
     ModelEntry(
         name="edsr",
@@ -202,10 +225,14 @@ register_model(
         paper=_PAPER,
         build=lambda scale: EDSR(scale, n_resblocks=32, n_feats=256, res_scale=0.1),
         build_tiny=lambda scale: EDSR(scale, n_resblocks=3, n_feats=16, res_scale=0.1),
+        make=lambda scale, **options: EDSR(scale, **{"n_resblocks": 32, "n_feats": 256, "res_scale": 0.1, **options}),
         scales=(2, 3, 4),
         input=_RGB_255,
         tile_safe=True,
         description="EDSR: 32 residual blocks x 256 features, residual scaling 0.1 (43M parameters)",
+        paper_name="EDSR",
+        weights=_weights("edsr"),
+        official_code=OFFICIAL_CODE,
     )
 )
 register_model(
@@ -215,10 +242,14 @@ register_model(
         paper=_PAPER,
         build=lambda scale: EDSR(scale, n_resblocks=16, n_feats=64, res_scale=1.0),
         build_tiny=lambda scale: EDSR(scale, n_resblocks=2, n_feats=16, res_scale=1.0),
+        make=lambda scale, **options: EDSR(scale, **{"n_resblocks": 16, "n_feats": 64, "res_scale": 1.0, **options}),
         scales=(2, 3, 4),
         input=_RGB_255,
         tile_safe=True,
         description="EDSR-baseline: 16 residual blocks x 64 features, no residual scaling (1.5M parameters)",
+        paper_name="EDSR-baseline",
+        weights=_weights("edsr-baseline"),
+        official_code=OFFICIAL_CODE,
     )
 )
 # MDSR: ``build(scale)`` is the full multi-scale model (loads the official checkpoint strictly) with the branch
@@ -236,11 +267,15 @@ register_model(
         paper=_PAPER,
         build=lambda scale: _mdsr(80, 64, scale),
         build_tiny=lambda scale: _mdsr(2, 16, scale),
+        make=lambda scale, n_resblocks=80, n_feats=64, scales=(2, 3, 4): _mdsr(n_resblocks, n_feats, scale, scales),
         scales=(2, 3, 4),
         input=_RGB_255,
         tile_safe=True,
         params_without_grad=_idle_branches,
         description="MDSR: one multi-scale model (x2/x3/x4 branches, 80 shared blocks x 64 features, 8.0M parameters)",
+        paper_name="MDSR",
+        weights=_weights("mdsr"),
+        official_code=OFFICIAL_CODE,
     )
 )
 register_model(
@@ -250,11 +285,15 @@ register_model(
         paper=_PAPER,
         build=lambda scale: _mdsr(16, 64, scale),
         build_tiny=lambda scale: _mdsr(2, 16, scale),
+        make=lambda scale, n_resblocks=16, n_feats=64, scales=(2, 3, 4): _mdsr(n_resblocks, n_feats, scale, scales),
         scales=(2, 3, 4),
         input=_RGB_255,
         tile_safe=True,
         params_without_grad=_idle_branches,
         description="MDSR-baseline: multi-scale, 16 shared blocks x 64 features (3.2M parameters)",
+        paper_name="MDSR-baseline",
+        weights=_weights("mdsr-baseline"),
+        official_code=OFFICIAL_CODE,
     )
 )
 
@@ -302,10 +341,10 @@ def _run_mdsr(model: nn.Module, x: Tensor) -> dict[str, Any]:
 
 for _dir in ("edsr", "edsr_baseline"):
     register_port(
-        OfficialPort(golden_dir=_dir, source=f"{_SOURCE}:src/model/edsr.py:EDSR", build=_edsr_from_official_args)
+        OfficialPort(golden_dir=_dir, source=f"{OFFICIAL_CODE}:src/model/edsr.py:EDSR", build=_edsr_from_official_args)
     )
 register_port(
     OfficialPort(
-        golden_dir="mdsr", source=f"{_SOURCE}:src/model/mdsr.py:MDSR", build=_mdsr_from_official_args, run=_run_mdsr
+        golden_dir="mdsr", source=f"{OFFICIAL_CODE}:src/model/mdsr.py:MDSR", build=_mdsr_from_official_args, run=_run_mdsr
     )
 )

@@ -1,6 +1,6 @@
 """MSRN — Li, Fang, Mei, Zhang: "Multi-scale Residual Network for Image Super-Resolution" (ECCV 2018).
 
-Official code: MIVRC/MSRN-PyTorch@a0e038de7eb42e21d2e88c38e6490b61a02c566e. The repository holds two networks
+Official code: MIVRC/MSRN-PyTorch (:data:`OFFICIAL_CODE`). The repository holds two networks
 that share the same building block and differ in their ends:
 
 * ``OLD/model.py`` — the code released with the paper: one (Y) channel in [0, 1], no mean shift. The README's
@@ -34,14 +34,16 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from ..download import github_raw_url
 from ..errors import ConfigError
+from ..hub import WeightsEntry
 from .blocks import MeanShift, Upsampler, default_conv
 from .official import OfficialPort, register_port
 from .registry import InputSpec, ModelEntry, register_model
 
 Tensor = torch.Tensor
 
-OFFICIAL_REPO = "MIVRC/MSRN-PyTorch@a0e038de7eb42e21d2e88c38e6490b61a02c566e"
+OFFICIAL_CODE = "MIVRC/MSRN-PyTorch@a0e038de7eb42e21d2e88c38e6490b61a02c566e"
 SCALES: tuple[int, ...] = (2, 3, 4, 8)
 
 
@@ -220,12 +222,21 @@ def _from_official_args(args: Mapping[str, Any]) -> MSRN:
 register_port(
     OfficialPort(
         golden_dir="msrn",
-        source=f"{OFFICIAL_REPO}:MSRN/Train/model/msrn.py:MSRN",
+        source=f"{OFFICIAL_CODE}:MSRN/Train/model/msrn.py:MSRN",
         build=_from_official_args,
     )
 )
 
 _PAPER = "Li et al., Multi-scale Residual Network for Image Super-Resolution, ECCV 2018"
+_WEIGHTS = tuple(
+    WeightsEntry(model="msrn", scale=s, path=f"msrn/MSRN_x{s}.pt", format="state-dict",
+                 source=f"{OFFICIAL_CODE}:MSRN/Test/model/MSRN_x{s}.pt",
+                 url=github_raw_url(OFFICIAL_CODE, f"MSRN/Test/model/MSRN_x{s}.pt"),
+                 homepage="https://www.jianguoyun.com/p/DQpSSlQQ19ySBxjH2IYB",
+                 notes="the authors' RGB retraining (EDSR code base), shipped in the repository; no hash known "
+                       "here, so fetching needs allow_unverified")
+    for s in SCALES
+)
 
 register_model(
     ModelEntry(
@@ -234,9 +245,14 @@ register_model(
         paper=_PAPER,
         build=lambda scale: MSRN(MSRNConfig(scale=scale)),
         build_tiny=lambda scale: MSRN(MSRNConfig(scale=scale, n_feats=8, n_blocks=2)),
+        make=lambda scale, **options: MSRN(MSRNConfig(scale=scale, **options)),
         scales=SCALES,
         input=InputSpec(color="rgb", pre_upsample=False, pixel_max=255.0),
         description="MSRN retrained by the authors on RGB (MSRN/ code, released MSRN_x*.pt weights)",
+        paper_name="MSRN",
+        paper_variant="MSRN retrained on RGB",
+        official_code=OFFICIAL_CODE,
+        weights=_WEIGHTS,
     )
 )
 
@@ -247,8 +263,12 @@ register_model(
         paper=_PAPER,
         build=lambda scale: MSRNY(MSRNYConfig(scale=scale)),
         build_tiny=lambda scale: MSRNY(MSRNYConfig(scale=scale, n_feats=8, n_blocks=2)),
+        make=lambda scale, **options: MSRNY(MSRNYConfig(scale=scale, **options)),
         scales=SCALES,
         input=InputSpec(color="y", pre_upsample=False, pixel_max=1.0),
         description="MSRN as in the paper: Y channel, OLD/ code (the README's 'old (paper)' numbers)",
+        paper_name="MSRN",
+        paper_variant="MSRN paper",
+        official_code=OFFICIAL_CODE,
     )
 )

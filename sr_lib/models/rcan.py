@@ -1,5 +1,5 @@
 """RCAN — Zhang, Li, Li, Wang, Zhong, Fu: "Image Super-Resolution Using Very Deep Residual Channel Attention
-Networks" (ECCV 2018). Official code: yulunzhang/RCAN@f722e5d0e1eff45148bfaefd9bc85c6f0f26ce02,
+Networks" (ECCV 2018). Official code: yulunzhang/RCAN (:data:`OFFICIAL_CODE`),
 ``RCAN_TrainCode/code/model/rcan.py`` (class ``RCAN``) + ``model/common.py``.
 
 The network (paper Sec. 3.1, Fig. 2, Eq. 1-4)::
@@ -39,11 +39,14 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..hub import WeightsEntry
 from .blocks import CALayer, MeanShift, Upsampler, default_conv
 from .official import OfficialPort, check_official_args, register_port, single_scale
 from .registry import InputSpec, ModelEntry, register_model
 
 Tensor = torch.Tensor
+
+OFFICIAL_CODE = "yulunzhang/RCAN@f722e5d0e1eff45148bfaefd9bc85c6f0f26ce02"
 
 
 @dataclass(frozen=True)
@@ -148,12 +151,22 @@ def config_from_official_args(args: Mapping[str, Any]) -> RCANConfig:
 register_port(
     OfficialPort(
         golden_dir="rcan",
-        source="yulunzhang/RCAN@f722e5d0e1eff45148bfaefd9bc85c6f0f26ce02:RCAN_TrainCode/code/model/rcan.py:RCAN",
+        source=f"{OFFICIAL_CODE}:RCAN_TrainCode/code/model/rcan.py:RCAN",
         build=lambda args: RCAN(config_from_official_args(args)),
     )
 )
 
 _PAPER = "Zhang et al., Image Super-Resolution Using Very Deep Residual Channel Attention Networks, ECCV 2018"
+_DROPBOX = "https://www.dropbox.com/s/qm9vc0p0w9i4s0n/models_ECCV2018RCAN.zip?dl=0"
+_WEIGHTS = tuple(
+    WeightsEntry(model="rcan", scale=s, path=f"rcan/RCAN_BIX{s}.pt", format="state-dict",
+                 source=f"{OFFICIAL_CODE}:README.md (Test, Quick start)", homepage=_DROPBOX,
+                 notes=("manual download: the archive models_ECCV2018RCAN.zip (BIX2/3/4/8, BDX3) from Dropbox, BaiduYun "
+                        "(https://pan.baidu.com/s/1bkoJKmdOcvLhOFXHVkFlKA) or Google Drive "
+                        "(https://drive.google.com/file/d/1U0RmWkkacyw0HNC7CBts2LcX1ewAulCn/view?usp=sharing); "
+                        f"unpack RCAN_BIX{s}.pt; no published hash"))
+    for s in (2, 3, 4, 8)
+)
 
 register_model(
     ModelEntry(
@@ -162,9 +175,13 @@ register_model(
         paper=_PAPER,
         build=lambda scale: RCAN(RCANConfig(scale=scale)),
         build_tiny=lambda scale: RCAN(RCANConfig(scale=scale, n_resgroups=2, n_resblocks=2, n_feats=16, reduction=4)),
+        make=lambda scale, **options: RCAN(RCANConfig(scale=scale, **options)),
         scales=(2, 3, 4, 8),
         input=InputSpec(color="rgb", pre_upsample=False, pixel_max=255.0),
         tile_safe=False,  # channel attention uses global average pooling
         description="RCAN (10 residual groups x 20 RCABs, 64 features, reduction 16)",
+        paper_name="RCAN",
+        official_code=OFFICIAL_CODE,
+        weights=_WEIGHTS,
     )
 )

@@ -4,20 +4,36 @@ Each entry is a *named paper preset*: ``create_model("rcan", scale=4)`` builds t
 for that scale, and ``create_model("rcan", scale=4, tiny=True)`` a small one with every structural feature
 kept (used by the CPU tests). The entry also says how the network expects its input (Y or RGB, pre-upsampled
 or not, pixel range), so that evaluation, training and the CLI need no per-model special cases.
+
+The entry is the one home of every fact about the model (timm's ``default_cfgs`` / ``checkpoint_filter_fn``):
+its row in the papers' tables, the protocol of its published numbers, the pinned official code, its published
+weights files and the converter from an official checkpoint to our state dict. :mod:`sr_lib.hub`,
+:mod:`sr_lib.weights`, :mod:`sr_lib.complexity`, :mod:`sr_lib.repro` and the model zoo read them from here.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..hub import WeightsEntry
 
 Tensor = torch.Tensor
+#: The evaluation protocols of :mod:`sr_lib.evaluate` (where the pipeline rounds).
+ProtocolName = Literal["standard", "matlab-y", "float"]
+#: ``checkpoint -> state dict``: an official checkpoint, as :func:`sr_lib.weights.read_checkpoint` reads it (a torch
+#: state dict or wrapper, a ``.mat`` file's variables, a pickled module's inert stand-in), to ours; a problem is one
+#: :class:`~sr_lib.errors.WeightsError` line (the caller prefixes the file name).
+CheckpointFilter = Callable[[Any], dict[str, Tensor]]
+#: ``(module, weights_dir, download)``: fill buffers that come from auxiliary files (see ``load_aux_buffers``).
+AuxLoader = Callable[[nn.Module, "str | Path | None", bool], None]
 
 
 def default_predict(model: nn.Module, x: Tensor) -> Tensor:
@@ -53,9 +69,35 @@ class ModelEntry:
     predict: ``(module, input) -> SR image``; models returning several tensors (DAN) pick the final image here.
     tile_safe: whether tiled inference with enough overlap equals whole-image inference
         (False for global pooling, attention over the whole image, or per-image normalisation).
+    make: ``(scale, **options) -> module``, the paper preset with constructor options replaced (``options`` are the
+        family's own constructor/config names; an unknown name raises). Recipes use it for scaled-down models.
+    training_loss: ``(module, input, target, extras) -> loss`` when the model is trained with a loss of its own
+        (CMSC's cascaded supervision, DAN's SR + kernel loss); ``extras`` carries e.g. the true blur ``kernel``.
+        None: the engine's pixel loss on ``predict``'s output.
     params_without_grad: ``fnmatch`` patterns of parameters that get no gradient from the final output: registered
         but unused in the official network (SAN), detached on purpose (DAN's Estimator), or, given as a function of
         the scale, the idle branches of a multi-scale model (MDSR). The registry test asserts exactly these.
+
+    Facts read by the hub, the weights loader, the complexity tables, ``repro`` and the model zoo:
+
+    paper_name: the ``model`` column of ``resources/paper_results.csv`` for this preset ("SRCNN", "DAN"), or None
+        when the papers' tables have no row for it (CMSC, SRCNN 9-3-5 / 9-1-5).
+    paper_variant: the start of the CSV's ``variant`` column when two presets share a ``paper_name`` but not their
+        numbers (DANv1 / DANv2, MSRN's RGB retraining / the paper's Y model); None: the primary rows.
+    reference_protocol: the evaluation protocol under which the published numbers were computed
+        (:data:`sr_lib.evaluate.PROTOCOLS`): ``"matlab-y"`` for the SRCNN-era MATLAB scripts, ``"float"`` for
+        pytorch-vdsr's ``eval.py``, ``"standard"`` (EDSR/RCAN scripts) otherwise.
+    official_code: ``"owner/name@<40-hex commit>"`` of the code this preset follows (the authors' repository, or the
+        reimplementation named in ``description`` when the authors published none on GitHub); the only place the
+        commit is written (official ports, weights sources and complexity tables derive theirs from it). None: no
+        code to follow (bicubic interpolation, CMSC's reconstruction).
+    weights: the published weights files of this preset (:class:`sr_lib.hub.WeightsEntry`, ``model`` = ``name``),
+        model weights first in the order :func:`sr_lib.hub.find_weights` prefers them, then auxiliary files.
+    checkpoint_filter: official checkpoint -> our state dict (:data:`CheckpointFilter`); None: the checkpoint is
+        our state dict, possibly wrapped (``{"state_dict": ...}``, ``module.`` prefixes) or pickled as a whole module.
+    load_aux_buffers: fills buffers a network takes from auxiliary files before it is trained from scratch (DAN's PCA
+        matrix, resolved and hash-checked through the hub); models are always *built* without reading files or the
+        environment. None: nothing to fill.
     """
 
     name: str
@@ -65,11 +107,45 @@ class ModelEntry:
     build_tiny: Callable[[int], nn.Module]
     scales: tuple[int, ...]
     input: InputSpec
+    paper_name: str | None
+    official_code: str | None
     predict: Callable[[nn.Module, Tensor], Tensor] = default_predict
     tile_safe: bool = True
     params_without_grad: tuple[str, ...] | Callable[[int], tuple[str, ...]] = ()
     description: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    make: Callable[..., nn.Module] | None = None
+    training_loss: Callable[[nn.Module, Tensor, Tensor, Mapping[str, Tensor]], Tensor] | None = None
+    paper_variant: str | None = None
+    reference_protocol: ProtocolName = "standard"
+    weights: tuple[WeightsEntry, ...] = ()
+    checkpoint_filter: CheckpointFilter | None = None
+    load_aux_buffers: AuxLoader | None = None
+
+    def __post_init__(self) -> None:
+        if self.official_code is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", self.official_code):
+            raise ValueError(f"{self.name}: official_code must be 'owner/name@<40-hex commit>', got {self.official_code!r}")
+        for w in self.weights:
+            if w.model != self.name:
+                raise ValueError(f"{self.name}: weights entry {w.path} names model {w.model!r}")
+
+    def official_source(self, path: str) -> str:
+        """``"owner/name@commit:path"``: a file (``:Class``) of :attr:`official_code`."""
+        if self.official_code is None:
+            raise ConfigError(f"model '{self.name}' follows no official code")
+        return f"{self.official_code}:{path}"
+
+    def create(self, scale: int, options: Mapping[str, Any] | None = None) -> nn.Module:
+        """The paper preset at ``scale``, or a variant with some constructor ``options`` changed (training recipes)."""
+        self.check_scale(scale)
+        if not options:
+            return self.build(scale)
+        if self.make is None:
+            raise ConfigError(f"model '{self.name}' takes no options (got {', '.join(options)})")
+        try:
+            return self.make(scale, **options)
+        except TypeError as exc:  # an unknown option name: one line naming it
+            raise ConfigError(f"model '{self.name}': bad option in {dict(options)}: {exc}") from None
 
     def unused_parameters(self, scale: int) -> tuple[str, ...]:
         """The ``params_without_grad`` patterns at ``scale``."""
@@ -110,11 +186,13 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_model(name: str, scale: int, *, tiny: bool = False) -> nn.Module:
-    """Build the paper preset ``name`` for ``scale`` (or its tiny test configuration)."""
+def create_model(name: str, scale: int, *, tiny: bool = False, options: Mapping[str, Any] | None = None) -> nn.Module:
+    """Build the paper preset ``name`` for ``scale``, its tiny test configuration, or a variant with ``options``."""
     entry = get_model_entry(name)
     entry.check_scale(scale)
-    return entry.build_tiny(scale) if tiny else entry.build(scale)
+    if tiny:
+        return entry.build_tiny(scale)
+    return entry.create(scale, options)
 
 
 def _ensure_loaded() -> None:

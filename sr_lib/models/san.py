@@ -1,5 +1,5 @@
 """SAN — Dai, Cai, Zhang, Xia, Zhang: "Second-order Attention Network for Single Image Super-Resolution"
-(CVPR 2019). Official code: daitao/SAN@7c1e61f0d17b58e3400a14e631d9185dde1881b6, ``TrainCode/model/san.py``
+(CVPR 2019). Official code: daitao/SAN (:data:`OFFICIAL_CODE`), ``TrainCode/model/san.py``
 (class ``SAN``) + ``model/common.py`` + ``model/MPNCOV/python/MPNCOV.py`` (the TestCode copies are identical).
 
 The network (paper Sec. 3.1-3.2, Fig. 2)::
@@ -77,11 +77,14 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError
+from ..hub import WeightsEntry
 from .blocks import MeanShift, Upsampler, default_conv
 from .official import OfficialPort, check_official_args, register_port, single_scale
 from .registry import InputSpec, ModelEntry, register_model
 
 Tensor = torch.Tensor
+
+OFFICIAL_CODE = "daitao/SAN@7c1e61f0d17b58e3400a14e631d9185dde1881b6"
 
 #: SOCA computes its statistics on a centred crop of at most this many pixels per side (official ``h1 = w1``).
 SOCA_MAX_SIDE = 1000
@@ -336,12 +339,18 @@ def config_from_official_args(args: Mapping[str, Any]) -> SANConfig:
 register_port(
     OfficialPort(
         golden_dir="san",
-        source="daitao/SAN@7c1e61f0d17b58e3400a14e631d9185dde1881b6:TrainCode/model/san.py:SAN",
+        source=f"{OFFICIAL_CODE}:TrainCode/model/san.py:SAN",
         build=lambda args: SAN(config_from_official_args(args)),
     )
 )
 
 _PAPER = "Dai et al., Second-order Attention Network for Single Image Super-Resolution, CVPR 2019"
+_WEIGHTS = tuple(
+    WeightsEntry(model="san", scale=s, path=f"san/SAN_BIX{s}.pt", format="state-dict",
+                 source=f"{OFFICIAL_CODE}:README.md (Test code)", homepage="https://pan.baidu.com/s/1aTYG4Wy72MI-gCRGnJgkvQ",
+                 notes="manual download from BaiduYun (password eq1v); no published hash")
+    for s in (2, 3, 4, 8)
+)
 
 register_model(
     ModelEntry(
@@ -350,10 +359,14 @@ register_model(
         paper=_PAPER,
         build=lambda scale: SAN(SANConfig(scale=scale)),
         build_tiny=lambda scale: SAN(SANConfig(scale=scale, n_resgroups=2, n_resblocks=2, n_feats=16, reduction=4)),
+        make=lambda scale, **options: SAN(SANConfig(scale=scale, **options)),
         scales=(2, 3, 4, 8),
         input=InputSpec(color="rgb", pre_upsample=False, pixel_max=255.0),
         tile_safe=False,  # quadrant non-local depends on the image size; SOCA statistics are image-wide
         params_without_grad=UNUSED_PARAMETERS,
         description="SAN (20 LSRAGs x 10 residual blocks, 64 features, reduction 16)",
+        paper_name="SAN",
+        official_code=OFFICIAL_CODE,
+        weights=_WEIGHTS,
     )
 )

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..download import github_raw_url
 from ..errors import WeightsError
+from ..hub import WeightsEntry
 from .registry import InputSpec, ModelEntry, register_model
 
 Tensor = torch.Tensor
@@ -76,45 +78,55 @@ class SRCNN(nn.Module):
 
 
 def state_dict_from_mat(path: str | Path) -> dict[str, Tensor]:
-    """Read an official SRCNN ``.mat`` file into our state dict (MATLAB kernels are column-major).
+    """Read an official SRCNN ``.mat`` file (:func:`sr_lib.weights.read_checkpoint`) into our state dict."""
+    from ..weights import convert_checkpoint, read_checkpoint
+
+    return convert_checkpoint(read_checkpoint(path), state_dict_from_mat_variables, path)
+
+
+def checkpoint_filter(checkpoint: Any) -> dict[str, Tensor]:
+    """The registry's ``checkpoint_filter`` of SRCNN: a MATLAB file's variables through
+    :func:`state_dict_from_mat_variables`, any other checkpoint taken as our state dict (e.g. a training run's)."""
+    from ..weights import unwrap_state_dict
+
+    if isinstance(checkpoint, Mapping) and "__header__" in checkpoint:  # what scipy.io.loadmat returns
+        return state_dict_from_mat_variables(checkpoint)
+    return unwrap_state_dict(checkpoint)
+
+
+def state_dict_from_mat_variables(mat: Mapping[str, Any]) -> dict[str, Tensor]:
+    """The variables of an official SRCNN ``.mat`` file -> our state dict (MATLAB kernels are column-major).
 
     ``conv1.weight[i, 0] = reshape(weights_conv1[:, i], f1, f1, order='F')``,
     ``conv2.weight[i, j] = reshape(weights_conv2[j, :, i], f2, f2, order='F')``,
     ``conv3.weight[0, j] = reshape(weights_conv3[j, :], f3, f3, order='F')`` (see ``weights/README.md``).
     """
-    from scipy.io import loadmat
-
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"SRCNN weights not found: {path}")
-    try:
-        mat = loadmat(str(path))
-    except Exception as exc:  # scipy raises many types for a corrupt file
-        raise WeightsError(f"{path}: not a readable MATLAB .mat file ({type(exc).__name__})") from None
     names = ["weights_conv1", "biases_conv1", "weights_conv2", "biases_conv2", "weights_conv3", "biases_conv3"]
+    if not isinstance(mat, Mapping):
+        raise WeightsError(f"not an SRCNN model file (a {type(mat).__name__}, not MATLAB variables)")
     missing = [n for n in names if n not in mat]
     if missing:
-        raise WeightsError(f"{path}: not an SRCNN model file (missing {', '.join(missing)})")
+        raise WeightsError(f"not an SRCNN model file (missing {', '.join(missing)})")
     w1, w2, w3 = (np.asarray(mat[n], dtype=np.float64) for n in names[0::2])
     if w1.ndim != 2 or w3.ndim != 2 or w2.ndim not in (2, 3):
-        raise WeightsError(f"{path}: unexpected SRCNN weight shapes {w1.shape}, {w2.shape}, {w3.shape}")
+        raise WeightsError(f"unexpected SRCNN weight shapes {w1.shape}, {w2.shape}, {w3.shape}")
     if w2.ndim == 2:  # f2 = 1: MATLAB drops the singleton middle dimension
         w2 = w2[:, None, :]
     f1, f2, f3 = (int(round(np.sqrt(n))) for n in (w1.shape[0], w2.shape[1], w3.shape[1]))
     n1, n2 = w1.shape[1], w2.shape[2]
     if f1 * f1 != w1.shape[0] or f2 * f2 != w2.shape[1] or f3 * f3 != w3.shape[1] or w2.shape[0] != n1 or w3.shape[0] != n2:
-        raise WeightsError(f"{path}: inconsistent SRCNN weight shapes {w1.shape}, {w2.shape}, {w3.shape}")
+        raise WeightsError(f"inconsistent SRCNN weight shapes {w1.shape}, {w2.shape}, {w3.shape}")
 
     conv1 = np.stack([flat.reshape(f1, f1, order="F") for flat in w1.T])[:, None]  # (n1, 1, f1, f1)
     conv2 = np.stack([[w2[j, :, i].reshape(f2, f2, order="F") for j in range(n1)] for i in range(n2)])
     conv3 = np.stack([w3[j].reshape(f3, f3, order="F") for j in range(n2)])[None]
     tensors = {
         "conv1.weight": conv1,
-        "conv1.bias": mat["biases_conv1"].reshape(-1),
+        "conv1.bias": np.asarray(mat["biases_conv1"]).reshape(-1),
         "conv2.weight": conv2,
-        "conv2.bias": mat["biases_conv2"].reshape(-1),
+        "conv2.bias": np.asarray(mat["biases_conv2"]).reshape(-1),
         "conv3.weight": conv3,
-        "conv3.bias": mat["biases_conv3"].reshape(-1),
+        "conv3.bias": np.asarray(mat["biases_conv3"]).reshape(-1),
     }
     return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in tensors.items()}
 
@@ -132,11 +144,42 @@ def load_srcnn_mat(path: str | Path, padding_mode: Literal["replicate", "zeros"]
 
 _PAPER = "Dong et al., Image Super-Resolution Using Deep Convolutional Networks, ECCV 2014 / TPAMI 2016"
 _Y_UPSAMPLED = InputSpec(color="y", pre_upsample=True, pixel_max=1.0)
+#: The official SRCNN_v1 MATLAB release (mmlab.ie.cuhk.edu.hk), mirrored on GitHub with its ``model/`` folder.
+OFFICIAL_CODE = "WangDequan/SRCNN@85679e2ef74e058a1f1e79fe6ba349e93f1ee8ea"
 
-for _name, _f2, _desc in (
-    ("srcnn", 5, "SRCNN 9-5-5 (TPAMI, ImageNet); the book's default"),
-    ("srcnn-935", 3, "SRCNN 9-3-5 (TPAMI, ImageNet)"),
-    ("srcnn-915", 1, "SRCNN 9-1-5 (ECCV 2014, 91 images / ImageNet)"),
+
+def _weights(model: str, folder: str, local: str, scale: int, sha256: str, variant: str) -> WeightsEntry:
+    repo_path = f"model/{folder}/x{scale}.mat"
+    return WeightsEntry(
+        model=model, scale=scale, path=f"srcnn/{local}/x{scale}.mat", format="mat",
+        source=f"{OFFICIAL_CODE}:{repo_path}", url=github_raw_url(OFFICIAL_CODE, repo_path), sha256=sha256,
+        homepage="http://mmlab.ie.cuhk.edu.hk/projects/SRCNN.html", variant=variant,
+        notes="official SRCNN_v1 MATLAB release, mirrored on GitHub",
+    )
+
+
+_WEIGHTS = {
+    # TPAMI 2016 models (trained on ImageNet)
+    "srcnn": tuple(_weights("srcnn", "9-5-5(ImageNet)", "9-5-5_ImageNet", s, h, "ImageNet (TPAMI)") for s, h in (
+        (2, "dc06d52ab0ecfb75a4222a33c06c2c23287cf67abbd75b869a178f6305f8cdc1"),
+        (3, "fa2ee366d328b942b971c80c24f48dc2b015d5ed4b5790070f720ccfb6ab1578"),
+        (4, "3f94150d24e5b60dab2b74f4eaf358aefdc72cbe724d86990435bf877ed452ed"),
+    )),
+    "srcnn-935": (_weights("srcnn-935", "9-3-5(ImageNet)", "9-3-5_ImageNet", 3,
+                           "d798df50cf1e1b265ae63204da726fd6bf8b0e42c6dd2f18d5fe618576eec553", "ImageNet (TPAMI)"),),
+    # ECCV 2014 models (91 training images) first: the only 9-1-5 files at x2 and x4, so the default at x3 too
+    "srcnn-915": tuple(_weights("srcnn-915", "9-1-5(91 images)", "9-1-5_91images", s, h, "91 images (ECCV)")
+                       for s, h in ((2, "51b748297e8669832a4ad27cc4b7eebc6d65d37a77bcb19bef23c1b5f972ea12"),
+                                    (3, "ef05325a96221ab9399db844bc833f687796a1078bfa6aacc6930bde60ca5b10"),
+                                    (4, "717c2c6f5196a95959f98953f84a359e56fc415eba190b5db016b25896e74862")))
+    + (_weights("srcnn-915", "9-1-5(ImageNet)", "9-1-5_ImageNet", 3,
+                "63906335110253189230f1190a577b431aaab6c3b677c97f2720da4eab7e6efe", "ImageNet (TPAMI)"),),
+}
+
+for _name, _f2, _paper_name, _desc in (
+    ("srcnn", 5, "SRCNN", "SRCNN 9-5-5 (TPAMI, ImageNet); the book's default"),
+    ("srcnn-935", 3, None, "SRCNN 9-3-5 (TPAMI, ImageNet)"),  # the papers' tables quote the 9-5-5 model only
+    ("srcnn-915", 1, None, "SRCNN 9-1-5 (ECCV 2014, 91 images / ImageNet)"),
 ):
     register_model(
         ModelEntry(
@@ -145,8 +188,14 @@ for _name, _f2, _desc in (
             paper=_PAPER,
             build=lambda scale, f2=_f2: SRCNN(SRCNNConfig(f2=f2)),
             build_tiny=lambda scale, f2=_f2: SRCNN(SRCNNConfig(f2=f2, n1=8, n2=4)),
+            make=lambda scale, f2=_f2, **options: SRCNN(SRCNNConfig(**{"f2": f2, **options})),
             scales=(2, 3, 4),
             input=_Y_UPSAMPLED,
             description=_desc,
+            paper_name=_paper_name,
+            reference_protocol="matlab-y",  # the SRCNN MATLAB test scripts
+            official_code=OFFICIAL_CODE,
+            weights=_WEIGHTS[_name],
+            checkpoint_filter=checkpoint_filter,
         )
     )

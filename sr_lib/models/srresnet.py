@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..hub import WeightsEntry
 from .official import OfficialPort, check_official_args, register_port
 from .registry import InputSpec, ModelEntry, register_model
 
@@ -161,11 +162,25 @@ class SRGANDiscriminator(nn.Module):
 
 _PAPER = "Ledig et al., Photo-Realistic Single Image Super-Resolution Using a Generative Adversarial Network, CVPR 2017"
 _RGB = InputSpec(color="rgb", pre_upsample=False, pixel_max=1.0)
+#: The reimplementation the port follows (no official code exists): its head (InstanceNorm ``_NetG``, ``_NetD``) and
+#: the earlier commit with BatchNorm (class ``Net``).
+OFFICIAL_CODE_HEAD = "twtygqyy/pytorch-SRResNet@d715729c8805f59dccd4a89acb7af11cb7b1534a"
+OFFICIAL_CODE_BN = "twtygqyy/pytorch-SRResNet@11cf32c905df1628a7232790363936c09f870d3f"
+_WEIGHTS_IN = (
+    WeightsEntry(model="srresnet-in", scale=4, path="srresnet/model_srresnet.pth", format="legacy-pickle",
+                 source=f"{OFFICIAL_CODE_HEAD}:README.md (Performance), file model/model_srresnet.pth",
+                 homepage="https://github.com/twtygqyy/pytorch-SRResNet",
+                 notes="reimplementation weights (InstanceNorm generator per the README); a whole pickled module "
+                       "whose classes sr_lib's restricted unpickler does not allow yet; no hash known, so not fetched"),
+)
 
-for _name, _norm_kind, _act_kind, _tile_safe, _desc in (
-    ("srresnet", "batch", "lrelu", True, "SRResNet, BatchNorm (twtygqyy@11cf32c; official LeakyReLU 0.2)"),
-    ("srresnet-in", "instance", "lrelu", False, "SRResNet, InstanceNorm (twtygqyy HEAD _NetG; per-image statistics)"),
-    ("srresnet-prelu", "batch", "prelu", True, "SRResNet as the paper describes it: BatchNorm and PReLU (no weights)"),
+for _name, _norm_kind, _act_kind, _tile_safe, _code, _weights, _desc in (
+    ("srresnet", "batch", "lrelu", True, OFFICIAL_CODE_BN, (),
+     "SRResNet, BatchNorm (twtygqyy@11cf32c; official LeakyReLU 0.2)"),
+    ("srresnet-in", "instance", "lrelu", False, OFFICIAL_CODE_HEAD, _WEIGHTS_IN,
+     "SRResNet, InstanceNorm (twtygqyy HEAD _NetG; per-image statistics)"),
+    ("srresnet-prelu", "batch", "prelu", True, OFFICIAL_CODE_BN, (),  # twtygqyy's BatchNorm network with PReLU
+     "SRResNet as the paper describes it: BatchNorm and PReLU (no weights)"),
 ):
     register_model(
         ModelEntry(
@@ -174,16 +189,20 @@ for _name, _norm_kind, _act_kind, _tile_safe, _desc in (
             paper=_PAPER,
             build=lambda scale, n=_norm_kind, a=_act_kind: SRResNet(norm=n, act=a),
             build_tiny=lambda scale, n=_norm_kind, a=_act_kind: SRResNet(nf=8, nb=2, norm=n, act=a),
+            make=lambda scale, n=_norm_kind, a=_act_kind, **options: SRResNet(**{"norm": n, "act": a, **options}),
             scales=(SCALE,),
             input=_RGB,
             tile_safe=_tile_safe,
             description=_desc,
+            paper_name="SRResNet",
+            official_code=_code,
+            weights=_weights,
         )
     )
 
 
-_SRC_HEAD = "twtygqyy/pytorch-SRResNet@d715729c8805f59dccd4a89acb7af11cb7b1534a:srresnet.py"
-_SRC_BN = "twtygqyy/pytorch-SRResNet@11cf32c905df1628a7232790363936c09f870d3f:srresnet.py"
+_SRC_HEAD = f"{OFFICIAL_CODE_HEAD}:srresnet.py"
+_SRC_BN = f"{OFFICIAL_CODE_BN}:srresnet.py"
 
 register_port(
     OfficialPort(

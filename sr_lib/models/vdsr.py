@@ -6,8 +6,7 @@ A plain stack of ``d = 20`` 3x3 convolutions with 64 maps and ReLU (paper Fig. 2
 (x2, x3, x4 mixed in training, Sec. 3.2 and 4.3). Input and output: the Y channel at HR size in [0, 1].
 
 The paper's (Caffe) convolutions have biases: 665,921 parameters (preset ``"vdsr"``). The available PyTorch
-weights come from the reimplementation twtygqyy/pytorch-vdsr@514b021044018baf909e79f48392783daa592888
-(``vdsr.py``, class ``Net``), whose convolutions have **no bias**: 664,704 parameters (preset ``"vdsr-nobias"``,
+weights come from the reimplementation twtygqyy/pytorch-vdsr (:data:`OFFICIAL_CODE`, ``vdsr.py``, class ``Net``), whose convolutions have **no bias**: 664,704 parameters (preset ``"vdsr-nobias"``,
 and the default of :class:`VDSR`, as it is the official code we port). Its module names are kept: ``input``,
 ``residual_layer.{i}.conv`` (18 blocks), ``output``, with ``residual_layer`` registered *first*, so the state-dict
 order is ``residual_layer.*``, ``input.weight``, ``output.weight`` as in the official checkpoint. Zero padding.
@@ -24,15 +23,17 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from ..download import github_raw_url
 from ..errors import ConfigError, WeightsError
+from ..hub import WeightsEntry
 from ..safe_pickle import InertObject, inert_module_state_dict, load_legacy_torch_file
 from .official import OfficialPort, register_port
 from .registry import InputSpec, ModelEntry, register_model
 
 Tensor = torch.Tensor
 
-#: SHA-256 of twtygqyy/pytorch-vdsr@514b0210:model/model_epoch_50.pth.
-VDSR_EPOCH50_SHA256 = "eab4d79ae5a6e5acef4c55e46015aed225ade207679bcb6695b07af8fb18e876"
+#: The reimplementation whose code and weights the book uses (the authors released MATLAB/Caffe code only).
+OFFICIAL_CODE = "twtygqyy/pytorch-vdsr@514b021044018baf909e79f48392783daa592888"
 
 #: Classes that ``model_epoch_50.pth`` references; the safe loader maps them to inert stand-ins.
 VDSR_PICKLE_CLASSES = (
@@ -44,6 +45,18 @@ VDSR_PICKLE_CLASSES = (
     "torch.nn.parameter.Parameter",
     "torch.nn.backends.thnn._get_thnn_function_backend",  # torch 0.3 stored a backend handle in every module
 )
+
+#: ``model/model_epoch_50.pth`` of :data:`OFFICIAL_CODE` (the ``weights`` of preset ``"vdsr-nobias"``).
+VDSR_EPOCH50 = WeightsEntry(
+    model="vdsr-nobias", scale=None, path="vdsr/model_epoch_50.pth", format="legacy-pickle",
+    source=f"{OFFICIAL_CODE}:model/model_epoch_50.pth", url=github_raw_url(OFFICIAL_CODE, "model/model_epoch_50.pth"),
+    sha256="eab4d79ae5a6e5acef4c55e46015aed225ade207679bcb6695b07af8fb18e876",
+    notes="widely used reimplementation (no biases), not the authors' Caffe model; one network for x2/x3/x4; "
+          "a whole pickled nn.Module, read without executing it",
+    pickle_classes=VDSR_PICKLE_CLASSES,
+)
+#: SHA-256 of :data:`VDSR_EPOCH50`.
+VDSR_EPOCH50_SHA256 = str(VDSR_EPOCH50.sha256)
 
 
 class Conv_ReLU_Block(nn.Module):  # noqa: N801  (official name)
@@ -102,23 +115,41 @@ def load_vdsr_legacy_pickle(
     :class:`VDSR` with ``bias=False``; any problem is one :class:`WeightsError` line.
     """
     obj = load_legacy_torch_file(path, allowed_classes=VDSR_PICKLE_CLASSES, expected_sha256=expected_sha256)
-    net = obj.get("model") if isinstance(obj, dict) else obj
+    try:
+        return state_dict_from_pickle(obj)
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+
+
+def checkpoint_filter(checkpoint: Any) -> dict[str, Tensor]:
+    """The registry's ``checkpoint_filter`` of VDSR: a pickled pytorch-vdsr module through
+    :func:`state_dict_from_pickle`, any other checkpoint taken as our state dict (e.g. a training run's)."""
+    from ..weights import unwrap_state_dict
+
+    net = checkpoint.get("model") if isinstance(checkpoint, dict) else checkpoint
+    if isinstance(net, InertObject):
+        return state_dict_from_pickle(checkpoint)
+    return unwrap_state_dict(checkpoint)
+
+
+def state_dict_from_pickle(checkpoint: Any) -> dict[str, Tensor]:
+    """pytorch-vdsr's pickled ``{'epoch': 50, 'model': vdsr.Net}`` (inert stand-ins) -> our state dict, checked
+    (keys, shapes, float32, finite) and in the official order."""
+    net = checkpoint.get("model") if isinstance(checkpoint, dict) else checkpoint
     if not isinstance(net, InertObject) or type(net).qualname != "vdsr.Net":
-        raise WeightsError(f"{path}: not a pytorch-vdsr checkpoint (expected a pickled vdsr.Net under 'model')")
+        raise WeightsError("not a pytorch-vdsr checkpoint (expected a pickled vdsr.Net under 'model')")
     state = inert_module_state_dict(net)
     expected = _expected_shapes()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
-        raise WeightsError(
-            f"{path}: not the 20-layer bias-free VDSR (missing {missing[:2]}, unexpected {unexpected[:2]})"
-        )
+        raise WeightsError(f"not the 20-layer bias-free VDSR (missing {missing[:2]}, unexpected {unexpected[:2]})")
     for key, shape in expected.items():
         tensor = state[key]
         if tuple(tensor.shape) != shape or tensor.dtype != torch.float32:
-            raise WeightsError(f"{path}: {key} is {tensor.dtype} {tuple(tensor.shape)}, expected float32 {shape}")
+            raise WeightsError(f"{key} is {tensor.dtype} {tuple(tensor.shape)}, expected float32 {shape}")
         if not torch.isfinite(tensor).all():
-            raise WeightsError(f"{path}: {key} has non-finite values")
+            raise WeightsError(f"{key} has non-finite values")
     return {k: state[k] for k in expected}  # official order
 
 
@@ -136,9 +167,11 @@ def load_vdsr_weights(path: str | Path, expected_sha256: str | None = VDSR_EPOCH
 _PAPER = "Kim, Lee, Lee, Accurate Image Super-Resolution Using Very Deep Convolutional Networks, CVPR 2016"
 _Y_UPSAMPLED = InputSpec(color="y", pre_upsample=True, pixel_max=1.0)
 
-for _name, _bias, _desc in (
-    ("vdsr", True, "VDSR as in the paper: 20 conv layers with biases (665,921 params); no official PyTorch weights"),
-    ("vdsr-nobias", False, "twtygqyy/pytorch-vdsr: 20 conv layers without biases (664,704 params); model_epoch_50.pth"),
+for _name, _bias, _protocol, _weights, _desc in (
+    ("vdsr", True, "matlab-y", (), "VDSR as in the paper: 20 conv layers with biases (665,921 params); "
+     "no official PyTorch weights"),  # the authors' MATLAB test code
+    ("vdsr-nobias", False, "float", (VDSR_EPOCH50,), "twtygqyy/pytorch-vdsr: 20 conv layers without biases "
+     "(664,704 params); model_epoch_50.pth"),  # pytorch-vdsr's eval.py
 ):
     register_model(
         ModelEntry(
@@ -147,9 +180,15 @@ for _name, _bias, _desc in (
             paper=_PAPER,
             build=lambda scale, bias=_bias: VDSR(bias=bias),
             build_tiny=lambda scale, bias=_bias: VDSR(depth=4, n_feats=8, bias=bias),
+            make=lambda scale, bias=_bias, **options: VDSR(**{"bias": bias, **options}),
             scales=(2, 3, 4),  # one network for every scale
             input=_Y_UPSAMPLED,
             description=_desc,
+            paper_name="VDSR",
+            reference_protocol=_protocol,
+            official_code=OFFICIAL_CODE,
+            weights=_weights,
+            checkpoint_filter=checkpoint_filter,
         )
     )
 
@@ -160,10 +199,4 @@ def _build_official(args: Mapping[str, Any]) -> VDSR:
     return VDSR(bias=False)
 
 
-register_port(
-    OfficialPort(
-        golden_dir="vdsr",
-        source="twtygqyy/pytorch-vdsr@514b021044018baf909e79f48392783daa592888:vdsr.py:Net",
-        build=_build_official,
-    )
-)
+register_port(OfficialPort(golden_dir="vdsr", source=f"{OFFICIAL_CODE}:vdsr.py:Net", build=_build_official))

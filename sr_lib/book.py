@@ -1,0 +1,431 @@
+"""The chapter kit: the calls every chapter of the book makes, so that its cells show the method, not plumbing.
+
+A chapter starts with::
+
+    from sr_lib import book
+    ch = book.setup("srcnn", sets=("Set5", "T91"), weights=("srcnn",))
+
+which prints one status line (data sets found or the Demo fallback, official weights, results files, mode, device,
+threads) and returns a :class:`Chapter` with what the cells need. The rest of the kit:
+
+* :func:`read_results` / :func:`provenance_line` (from :mod:`sr_lib.results`): a committed results file and the
+  one line saying which code (full commit, ``-dirty`` included), data and device produced it;
+* :func:`paper_vs_ours`: the paper's table (:mod:`sr_lib.papers`) next to our results files, with the differences;
+* :func:`show_source`: the syntax-highlighted source of an ``sr_lib`` object (the code a chapter teaches is the
+  package's, never a copy in the notebook);
+* :func:`glue`: numbers a cell computes, made available to the prose (myst-nb ``{glue:text}``);
+* :func:`colab_install_cell`: the hidden first cell that installs ``sr_lib`` in Colab.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import torch
+
+from .errors import ConfigError, DataError, WeightsError
+from .results import provenance_line, read_results
+from .tables import markdown_table
+
+__all__ = [
+    "Chapter",
+    "Markdown",
+    "PaperComparison",
+    "colab_install_cell",
+    "glue",
+    "paper_vs_ours",
+    "provenance_line",
+    "read_results",
+    "setup",
+    "show_source",
+]
+
+Mode = Literal["quick", "full"]
+MODES: tuple[Mode, ...] = ("quick", "full")
+#: Matplotlib defaults of the book's figures (small images in the committed notebooks), set by :func:`setup`.
+FIGURE_STYLE = {"figure.dpi": 80, "savefig.dpi": 80, "font.size": 9}
+#: A key of :attr:`Chapter.weights`: (registry model name, scale or None for every scale, variant).
+WeightsKey = tuple[str, int | None, str]
+
+
+class Markdown:
+    """Markdown shown as a cell's output: rendered by the book and by Jupyter (``text/markdown``), and the same
+    text as ``text/plain``, so a ``# NBVAL_CHECK_OUTPUT`` cell can compare it."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# setup
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """What a chapter's cells need, found once by :func:`setup`.
+
+    ``data_dir``/``weights_dir`` are the explicit folders given to :func:`setup` (None: ``sr_lib`` searches
+    ``$SR_DATA_DIR``/``$SR_WEIGHTS_DIR`` and the cache); ``sets`` maps each requested data set to whether it was
+    found; ``weights`` maps each official weights file of the requested models to its hash-checked path or None.
+    """
+
+    name: str
+    mode: Mode
+    device: torch.device
+    threads: int
+    data_dir: Path | None
+    weights_dir: Path | None
+    results_dir: Path | None
+    sets: Mapping[str, bool] = field(default_factory=dict)
+    weights: Mapping[WeightsKey, Path | None] = field(default_factory=dict)
+
+    def has(self, dataset: str) -> bool:
+        """Whether ``dataset`` (one of the sets given to :func:`setup`) was found."""
+        if dataset not in self.sets:
+            raise ConfigError(f"book: '{dataset}' was not requested in setup(); requested: {', '.join(self.sets)}")
+        return self.sets[dataset]
+
+    @property
+    def test_set(self) -> str:
+        """The first requested set if it was found, else the embedded ``"Demo"`` set."""
+        first = next(iter(self.sets), None)
+        return first if first is not None and self.sets[first] else "Demo"
+
+    @property
+    def demo(self) -> bool:
+        """Whether the live measurements run on the Demo set (numbers comparable with no paper)."""
+        return self.test_set == "Demo"
+
+    def train_set(self, name: str = "T91") -> str:
+        """``name`` if it was found, else ``"Demo"``."""
+        return name if self.has(name) else "Demo"
+
+    def weights_path(self, model: str, scale: int, variant: str = "") -> Path | None:
+        """Path of the official weights of ``model`` at ``scale`` (``variant``: a case-insensitive part of the
+        variant's name, e.g. ``"ImageNet"``), or None when they were not found."""
+        for (m, s, v), path in self.weights.items():
+            if m == model and s in (scale, None) and variant.lower() in v.lower():
+                return path
+        raise ConfigError(f"book: no weights entry {model} x{scale} '{variant}' among those requested in setup()")
+
+    def results(self, name: str) -> dict[str, Any] | None:
+        """The results file ``results/<name>`` (read with :func:`read_results`), or None outside a checkout of the
+        repository (e.g. in Colab). Inside one, a missing or malformed file is an error, not a silent gap."""
+        if self.results_dir is None:
+            return None
+        return read_results(self.results_dir / name)
+
+    def status_line(self) -> str:
+        """The one line :func:`setup` prints."""
+        found = [n for n, ok in self.sets.items() if ok]
+        missing = [n for n, ok in self.sets.items() if not ok]
+        data = f"data {', '.join(found) or 'none'} found"
+        if missing:
+            data += f", {', '.join(missing)} missing"
+        if self.demo:
+            data += " (Demo set in use)"
+        parts = [self.name, f"{self.mode} mode", data]
+        if self.weights:
+            have = sum(p is not None for p in self.weights.values())
+            parts.append(f"official weights {have}/{len(self.weights)} found")
+        parts.append(f"results files {'found' if self.results_dir else 'not found (not a checkout of the repository)'}")
+        parts.append(f"device {self.device}, {self.threads} threads")
+        return " | ".join(parts)
+
+
+def _results_dir() -> Path | None:
+    """The ``results/`` folder of the repository this runs in (searched upwards from the working directory, then
+    next to the package for an editable install), or None (a plain ``pip install``, e.g. in Colab)."""
+    here = Path.cwd().resolve()
+    package_root = Path(__file__).resolve().parent.parent
+    for folder in (here, *here.parents, package_root):
+        if (folder / "results").is_dir() and (folder / "sr_lib").is_dir():
+            return folder / "results"
+    return None
+
+
+def _find_sets(sets: Sequence[str], data_dir: Path | None) -> dict[str, bool]:
+    from .data import resolve_dataset
+
+    found = {}
+    for name in sets:
+        try:
+            resolve_dataset(name, data_dir)
+            found[name] = True
+        except DataError:
+            found[name] = False
+    return found
+
+
+def _find_weights(models: Sequence[str], weights_dir: Path | None) -> dict[WeightsKey, Path | None]:
+    from . import hub
+
+    found: dict[WeightsKey, Path | None] = {}
+    for model in models:
+        entries = hub.list_weights(model, kind="model")
+        if not entries:
+            raise ConfigError(f"book: no official weights are registered for '{model}'")
+        for entry in entries:
+            try:
+                path: Path | None = hub.resolve_entry(entry, weights_dir)
+            except WeightsError:
+                path = None
+            found[(model, entry.scale, entry.variant)] = path
+    return found
+
+
+def setup(
+    chapter: str,
+    *,
+    sets: Sequence[str] = ("Set5",),
+    weights: Sequence[str] = (),
+    data_dir: str | Path | None = None,
+    weights_dir: str | Path | None = None,
+    device: str = "auto",
+    mode: str | None = None,
+    quiet: bool = False,
+) -> Chapter:
+    """Set a chapter up and print its status line.
+
+    ``sets``: the data sets the chapter uses, the test set first (it falls back to the Demo set when absent);
+    ``weights``: registry names whose official weights the chapter uses (every registered file is looked up,
+    hash-checked, never downloaded); ``mode``: ``"quick"`` (CI and a laptop: minutes) or ``"full"`` (recompute
+    more live), default ``$SR_BOOK_MODE`` or quick. Shows a warning box when the Demo set replaces the test set
+    or official weights are missing, and applies :data:`FIGURE_STYLE` to matplotlib.
+    """
+    from .evaluate import pick_device
+
+    mode = mode or os.environ.get("SR_BOOK_MODE") or "quick"
+    if mode not in MODES:
+        raise ConfigError(f"book: mode must be one of {', '.join(MODES)}, got '{mode}' (SR_BOOK_MODE)")
+    if not sets:
+        raise ConfigError("book: setup() needs at least the test set in sets=")
+    data = Path(data_dir) if data_dir else None
+    wdir = Path(weights_dir) if weights_dir else None
+    ch = Chapter(chapter, mode, pick_device(device), torch.get_num_threads(), data, wdir, _results_dir(),  # type: ignore[arg-type]
+                 _find_sets(sets, data), _find_weights(weights, wdir))
+    _figure_setup()
+    if not quiet:
+        _show_status(ch, sets[0])
+    return ch
+
+
+def _figure_setup() -> None:
+    """Figures shown inline in a notebook whatever ``$MPLBACKEND`` says (a non-interactive backend would drop every
+    figure from the executed chapter), in :data:`FIGURE_STYLE`."""
+    try:
+        import matplotlib
+    except ImportError:  # the package itself does not need matplotlib
+        return
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        shell = None
+    else:
+        shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        shell.run_line_magic("matplotlib", "inline")
+    matplotlib.rcParams.update(FIGURE_STYLE)
+
+
+def _show_status(ch: Chapter, test_set: str) -> None:
+    from .viz import admonition
+
+    print(ch.status_line())
+    notes = []
+    if ch.demo:
+        notes.append(admonition(
+            f"{test_set} was not found, so this run uses the embedded Demo set (photos shipped with scikit-image): "
+            f"its numbers illustrate each method but are comparable with no paper. Set SR_DATA_DIR, or run "
+            f"`sr-lib data fetch {test_set}`, to measure on the benchmark.", "warning", "Demo data"))
+    missing = sorted({m for (m, _, _), p in ch.weights.items() if p is None})
+    if missing:
+        notes.append(admonition(
+            f"Official weights not found for {', '.join(missing)}: the cells that need them say so and show the "
+            f"paper's numbers only. Set SR_WEIGHTS_DIR, or download them (hash-checked) with "
+            f"`sr-lib weights fetch MODEL --scale S`.", "warning", "Official weights missing"))
+    if notes:
+        from IPython.display import display
+
+        display(*notes)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# tables, source, glue
+
+
+def _signed(value: float | None, digits: int) -> str | None:
+    return None if value is None else f"{round(value, digits) + 0.0:+.{digits}f}"  # + 0.0: no "-0.000"
+
+
+@dataclass
+class PaperComparison:
+    """The paper's numbers next to ours: ``rows`` holds the raw floats (for glue and checks), the cell output is a
+    Markdown table (:func:`sr_lib.tables.markdown_table`) with the paper's source under it."""
+
+    rows: list[dict[str, Any]]
+    columns: list[str]
+    caption: str
+    sources: list[str]
+    psnr_digits: int = 3
+
+    def max_abs_difference(self, label: str, metric: Literal["psnr", "ssim"] = "psnr") -> float:
+        """The largest ``|ours - paper|`` of column ``label`` (rows where both exist)."""
+        key = f"{label} - paper" if metric == "psnr" else f"{label} SSIM - paper"
+        values = [abs(r[key]) for r in self.rows if r.get(key) is not None]
+        if not values:
+            raise ConfigError(f"book: no '{key}' values in this comparison")
+        return max(values)
+
+    def _cells(self) -> list[dict[str, Any]]:
+        d = self.psnr_digits
+        out = []
+        for row in self.rows:
+            cells: dict[str, Any] = {}
+            for col in self.columns:
+                v = row.get(col)
+                if v is None or isinstance(v, str):
+                    cells[col] = v
+                elif col.endswith("- paper"):
+                    cells[col] = _signed(v, 4 if "SSIM" in col else d)
+                elif "SSIM" in col:
+                    cells[col] = f"{v:.4f}"
+                elif col == "paper PSNR":
+                    cells[col] = f"{v:.2f}"
+                else:
+                    cells[col] = f"{v:.{d}f}"
+            out.append(cells)
+        return out
+
+    def markdown(self) -> str:
+        notes = "\n".join(f"[{i + 1}] {s}  " for i, s in enumerate(self.sources))
+        return f"**{self.caption}**\n\n{markdown_table(self._cells(), columns=self.columns)}\n\n{notes}".rstrip()
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
+    def __repr__(self) -> str:
+        return self.markdown()
+
+
+def paper_vs_ours(
+    paper_model: str,
+    ours: Mapping[str, Mapping[int, Mapping[str, Any] | None]],
+    datasets: Sequence[str],
+    *,
+    caption: str,
+    with_ssim: bool = True,
+    psnr_digits: int = 3,
+) -> PaperComparison:
+    """The paper's PSNR/SSIM (``paper_results(paper_model, ...)``, primary rows) next to our results files.
+
+    ``ours``: label (e.g. the protocol) -> scale -> a results dict with ``datasets[<set>]["psnr"/"ssim"]`` (an
+    ``sr-lib eval`` results file), or None where the file is missing; rows whose files are all missing are left out.
+    Each label gets its PSNR, its difference to the paper, and (``with_ssim``) its SSIM and SSIM difference.
+    """
+    from .papers import paper_results
+
+    if not ours:
+        raise ConfigError("book: paper_vs_ours needs at least one set of results")
+    scales = sorted({s for per_scale in ours.values() for s in per_scale})
+    columns = ["scale", "set", "paper PSNR"] + (["paper SSIM"] if with_ssim else []) + ["source"]
+    for label in ours:
+        columns += [f"{label}", f"{label} - paper"] + ([f"{label} SSIM"] if with_ssim else [])
+    rows: list[dict[str, Any]] = []
+    sources: list[str] = []
+    for scale in scales:
+        files = {label: per_scale.get(scale) for label, per_scale in ours.items()}
+        if all(f is None for f in files.values()):
+            continue
+        for ds in datasets:
+            found = paper_results(paper_model, scale, ds)
+            if not found:
+                raise ConfigError(f"book: paper_results has no primary {paper_model} x{scale} {ds} row")
+            paper = found[0]
+            if paper["source"] not in sources:
+                sources.append(paper["source"])
+            row: dict[str, Any] = {"scale": f"x{scale}", "set": ds, "paper PSNR": paper["psnr"],
+                                   "paper SSIM": paper["ssim"], "source": f"[{sources.index(paper['source']) + 1}]"}
+            for label, res in files.items():
+                measured = res["datasets"][ds] if res is not None else None
+                psnr = measured["psnr"] if measured else None
+                ssim = measured["ssim"] if measured else None
+                row[label] = psnr
+                row[f"{label} - paper"] = psnr - paper["psnr"] if psnr is not None and paper["psnr"] else None
+                row[f"{label} SSIM"] = ssim
+                row[f"{label} SSIM - paper"] = ssim - paper["ssim"] if ssim is not None and paper["ssim"] else None
+            rows.append(row)
+    return PaperComparison(rows, columns, caption, sources, psnr_digits)
+
+
+def show_source(obj: Any) -> Markdown:
+    """The source of an ``sr_lib`` function, class or method as a highlighted Python block (``text/plain``: the
+    source itself). Only the package's own code is shown, so a chapter never displays a copy."""
+    module = inspect.getmodule(obj)
+    if module is None or not module.__name__.startswith("sr_lib"):
+        raise ConfigError(f"book: show_source shows sr_lib code only, got {getattr(obj, '__qualname__', obj)!r}")
+    try:
+        source = inspect.getsource(obj)
+    except (OSError, TypeError) as exc:
+        raise ConfigError(f"book: no source for {getattr(obj, '__qualname__', obj)!r} ({exc})") from None
+    where = f"{module.__name__}.{getattr(obj, '__qualname__', '')}".rstrip(".")
+    return _SourceBlock(textwrap.dedent(source).rstrip(), where)
+
+
+class _SourceBlock(Markdown):
+    def __init__(self, source: str, where: str) -> None:
+        super().__init__(f"`{where}`\n\n```python\n{source}\n```")
+        self.source = source
+
+    def __repr__(self) -> str:
+        return self.source
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python numbers (their repr, ``np.float64(...)``, would reach the prose)."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        value = item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"book: cannot glue a non-finite number ({value})")
+    return value
+
+
+def glue(**values: Any) -> None:
+    """Make each computed value available to the prose as ``{glue:text}`name:.2f``` (myst-nb), without showing it
+    in the cell. A no-op where myst-nb is not installed (e.g. Colab, where the prose is not rendered from glue)."""
+    try:
+        from myst_nb import glue as _myst_glue
+    except ImportError:
+        return
+    for name, value in values.items():
+        _myst_glue(name, _plain(value), display=False)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the Colab install cell
+
+
+def colab_install_cell(repository_url: str) -> str:
+    """Source of the hidden first cell of every notebook: in Colab, install ``sr_lib`` from ``repository_url``
+    (``repository.url`` of ``_config.yml``, the one place the address is written; a test keeps the cells equal
+    to this) and keep Colab's own PyTorch. Elsewhere it does nothing."""
+    if not repository_url.startswith("https://"):
+        raise ConfigError(f"book: the repository URL must be https, got '{repository_url}'")
+    return (
+        "import sys, subprocess, importlib.util\n"
+        'if "google.colab" in sys.modules and importlib.util.find_spec("sr_lib") is None:\n'
+        f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+{repository_url}"], check=True)'
+    )
