@@ -2,14 +2,15 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 export PYTHONUNBUFFERED := 1
-# Repro defaults (override: make repro MODEL=srcnn SCALE=3 PRESET=paper)
+# Repro defaults (override: make repro MODEL=edsr-baseline SCALE=2 PRESET=paper [ITERS=1000])
 MODEL ?= srcnn
 SCALE ?= 2
 PRESET ?= quick
+ITERS ?=
 DATA ?= $(SR_DATA_DIR)
 WEIGHTS ?= $(SR_WEIGHTS_DIR)
 
-.PHONY: install book test repro results verify-results clean
+.PHONY: install book test repro results quick-runs verify-results clean
 
 install:  ## sr_lib with the book and test extras; torch only if it is not importable yet (Colab keeps its own)
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install "torch>=2.2"
@@ -23,9 +24,9 @@ book: install  ## execute every chapter and build the site into _build/html (war
 test: install  ## the test suite (tests/): unit, golden, data tests, and the checked cells of the last book build
 	$(PYTHON) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
 
-repro: install  ## papermill: run the parametrised reproduction notebook, write the executed copy + results JSON
+repro: install  ## papermill: train + evaluate MODEL through the reproduction notebook (resumes results/repro/<run>)
 	$(PYTHON) -m sr_lib.cli repro --model $(MODEL) --scale $(SCALE) --preset $(PRESET) --output results/repro \
-		$(if $(DATA),--data-dir $(DATA)) $(if $(WEIGHTS),--weights-dir $(WEIGHTS))
+		$(if $(ITERS),--iters $(ITERS)) $(if $(DATA),--data-dir $(DATA)) $(if $(WEIGHTS),--weights-dir $(WEIGHTS))
 
 results: install  ## regenerate every committed results file from one clean commit (needs SR_DATA_DIR, SR_WEIGHTS_DIR)
 	@test -n "$(DATA)" -a -n "$(WEIGHTS)" || { echo "make results needs SR_DATA_DIR and SR_WEIGHTS_DIR"; exit 2; }
@@ -41,10 +42,19 @@ results: install  ## regenerate every committed results file from one clean comm
 	    --weights $(WEIGHTS)/vdsr/model_epoch_50.pth --data-dir $(DATA) --protocol $$p \
 	    --json results/vdsr-nobias_x$${s}_$$p.json || exit 1; \
 	done; done
-	$(PYTHON) benchmarks/bench_train_srcnn.py --data-dir $(DATA) --out results/srcnn_quick_x2.json
 	$(PYTHON) benchmarks/bench_inference.py --device cpu --size 45x80 --scale 4 --repeat 5 --warmup 2 \
 	  --models srcnn vdsr-nobias edsr-baseline srresnet msrn rcan --json results/bench_inference_cpu_45x80.json
-	$(PYTHON) -m sr_lib.results check-commit results/*.json  # every file records the same clean commit
+	$(PYTHON) benchmarks/bench_train.py --data-dir $(DATA) --iters 60 --repeat 3 --json results/bench_train_cpu.json
+	$(MAKE) quick-runs
+	$(PYTHON) -m sr_lib.results check-commit results/*.json results/train/*/result.json  # one clean commit
+
+# Every family's quick preset (the chapters' live runs), trained from scratch into results/train/<run>/.
+QUICK_RUNS := srcnn:2 vdsr:2 edsr-baseline:2 edsr:2 mdsr:2 rcan:2 san:2 csnln:2 msrn:2 cmsc:2 srresnet:4 srgan:4 dan:2
+quick-runs: install  ## train each family's quick recipe (a few CPU minutes each) into results/train/
+	@test -n "$(DATA)" || { echo "make quick-runs needs SR_DATA_DIR"; exit 2; }
+	for ms in $(QUICK_RUNS); do m=$${ms%:*}; s=$${ms#*:}; out=results/train/$${m}_x$${s}_quick_s0; rm -rf $$out; \
+	  $(PYTHON) -m sr_lib.cli train --model $$m --scale $$s --preset quick --out $$out --data-dir $(DATA) \
+	  || exit 1; done
 
 verify-results: install  ## re-run every committed evaluation results file; print each difference (exit 1 if any)
 	$(PYTHON) -m sr_lib.results verify results/*.json $(if $(DATA),--data-dir $(DATA)) \

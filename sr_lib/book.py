@@ -100,13 +100,15 @@ class Chapter:
     @property
     def test_set(self) -> str:
         """The first requested set if it was found, else the embedded ``"Demo"`` set."""
-        first = next(iter(self.sets), None)
-        return first if first is not None and self.sets[first] else "Demo"
+        if not self.sets:
+            raise ConfigError("book: this chapter requested no data set in setup()")
+        first = next(iter(self.sets))
+        return first if self.sets[first] else "Demo"
 
     @property
     def demo(self) -> bool:
         """Whether the live measurements run on the Demo set (numbers comparable with no paper)."""
-        return self.test_set == "Demo"
+        return bool(self.sets) and self.test_set == "Demo"
 
     def train_set(self, name: str = "T91") -> str:
         """``name`` if it was found, else ``"Demo"``."""
@@ -129,14 +131,16 @@ class Chapter:
 
     def status_line(self) -> str:
         """The one line :func:`setup` prints."""
-        found = [n for n, ok in self.sets.items() if ok]
-        missing = [n for n, ok in self.sets.items() if not ok]
-        data = f"data {', '.join(found) or 'none'} found"
-        if missing:
-            data += f", {', '.join(missing)} missing"
-        if self.demo:
-            data += " (Demo set in use)"
-        parts = [self.name, f"{self.mode} mode", data]
+        parts = [self.name, f"{self.mode} mode"]
+        if self.sets:
+            found = [n for n, ok in self.sets.items() if ok]
+            missing = [n for n, ok in self.sets.items() if not ok]
+            data = f"data {', '.join(found) or 'none'} found"
+            if missing:
+                data += f", {', '.join(missing)} missing"
+            if self.demo:
+                data += " (Demo set in use)"
+            parts.append(data)
         if self.weights:
             have = sum(p is not None for p in self.weights.values())
             parts.append(f"official weights {have}/{len(self.weights)} found")
@@ -199,7 +203,8 @@ def setup(
 ) -> Chapter:
     """Set a chapter up and print its status line.
 
-    ``sets``: the data sets the chapter uses, the test set first (it falls back to the Demo set when absent);
+    ``sets``: the data sets the chapter uses, the test set first (it falls back to the Demo set when absent; none
+    for a page that measures nothing);
     ``weights``: registry names whose official weights the chapter uses (every registered file is looked up,
     hash-checked, never downloaded); ``mode``: ``"quick"`` (CI and a laptop: minutes) or ``"full"`` (recompute
     more live), default ``$SR_BOOK_MODE`` or quick. Shows a warning box when the Demo set replaces the test set
@@ -210,15 +215,13 @@ def setup(
     mode = mode or os.environ.get("SR_BOOK_MODE") or "quick"
     if mode not in MODES:
         raise ConfigError(f"book: mode must be one of {', '.join(MODES)}, got '{mode}' (SR_BOOK_MODE)")
-    if not sets:
-        raise ConfigError("book: setup() needs at least the test set in sets=")
     data = Path(data_dir) if data_dir else None
     wdir = Path(weights_dir) if weights_dir else None
     ch = Chapter(chapter, mode, pick_device(device), torch.get_num_threads(), data, wdir, _results_dir(),  # type: ignore[arg-type]
                  _find_sets(sets, data), _find_weights(weights, wdir))
     _figure_setup()
     if not quiet:
-        _show_status(ch, sets[0])
+        _show_status(ch)
     return ch
 
 
@@ -240,16 +243,17 @@ def _figure_setup() -> None:
     matplotlib.rcParams.update(FIGURE_STYLE)
 
 
-def _show_status(ch: Chapter, test_set: str) -> None:
+def _show_status(ch: Chapter) -> None:
     from .viz import admonition
 
     print(ch.status_line())
     notes = []
     if ch.demo:
+        wanted = next(iter(ch.sets))
         notes.append(admonition(
-            f"{test_set} was not found, so this run uses the embedded Demo set (photos shipped with scikit-image): "
+            f"{wanted} was not found, so this run uses the embedded Demo set (photos shipped with scikit-image): "
             f"its numbers illustrate each method but are comparable with no paper. Set SR_DATA_DIR, or run "
-            f"`sr-lib data fetch {test_set}`, to measure on the benchmark.", "warning", "Demo data"))
+            f"`sr-lib data fetch {wanted}`, to measure on the benchmark.", "warning", "Demo data"))
     missing = sorted({m for (m, _, _), p in ch.weights.items() if p is None})
     if missing:
         notes.append(admonition(

@@ -78,8 +78,8 @@ def download(url: str, target: str | Path, *, sha256: str | None = None, sha256_
              error: type[SRLibError] = SRLibError) -> Path:
     """Fetch ``url`` to ``target``: temporary file, sha256 check, atomic rename; returns ``target``.
 
-    A ``target`` that already exists with the right hash (or, unverified, at all) is kept (no network). A URL with no known hash is fetched
-    only with ``allow_unverified``. Every failure (scheme, network, hash) is one ``error`` line and leaves no file.
+    A ``target`` that already exists with the right hash (or, unverified, at all) is kept (no network). A URL with no
+    known hash is fetched only with ``allow_unverified``. Every failure (scheme, network, hash) is one ``error`` line and leaves no file.
     """
     target = Path(target)
     label = what or url

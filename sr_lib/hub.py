@@ -16,11 +16,11 @@ Resolution order of :func:`resolve_weights` (the first folder holding the file w
 3. the cache: ``$SR_CACHE_DIR/weights`` if ``SR_CACHE_DIR`` is set, else ``~/.cache/sr_lib/weights``,
 
 and only with ``download=True`` a download into the cache (:func:`sr_lib.download.download`: temporary file, sha256
-check, then an atomic rename).
-Every file is hash-checked before it is returned; files are read by :func:`sr_lib.weights.read_checkpoint`, which
-never executes code from a checkpoint (``.mat`` through SciPy, legacy pickles through the restricted unpickler,
-everything else with ``torch.load(weights_only=True)``). Downloading a file with no known hash needs ``allow_unverified=True``;
-a file with no published hash that the user placed in a weights folder by hand is used as it is.
+check, then an atomic rename). Every file is hash-checked before it is returned; files are read by
+:func:`sr_lib.weights.read_checkpoint`, which never executes code from a checkpoint (``.mat`` through SciPy, legacy
+pickles through the restricted unpickler, everything else with ``torch.load(weights_only=True)``). Downloading a
+file with no known hash needs ``allow_unverified=True``; a file with no published hash that the user placed in a
+weights folder by hand is used as it is.
 """
 
 from __future__ import annotations

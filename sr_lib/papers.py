@@ -20,8 +20,13 @@ def _rows() -> tuple[dict[str, str], ...]:
 
 
 def paper_results(model: str | None = None, scale: int | None = None, dataset: str | None = None,
-                  degradation: str = "BI", primary_only: bool = True) -> list[dict[str, Any]]:
-    """Rows matching the filters, with ``psnr``/``ssim`` as floats (None where the paper gives none)."""
+                  degradation: str | None = "BI", primary_only: bool = True,
+                  variant: str | None = None) -> list[dict[str, Any]]:
+    """Rows matching the filters, with ``psnr``/``ssim`` as floats (None where the paper gives none).
+
+    degradation: ``"BI"``, or the part before the colon of the blind-SR settings (``"setting1"``); None: any.
+    variant: the start of the ``variant`` column (e.g. ``"DANv2"``); None: any.
+    """
     out = []
     for row in _rows():
         if model is not None and row["model"].lower() != model.lower():
@@ -30,7 +35,9 @@ def paper_results(model: str | None = None, scale: int | None = None, dataset: s
             continue
         if dataset is not None and row["dataset"].lower() != dataset.lower():
             continue
-        if degradation and row["degradation"] != degradation:
+        if degradation and row["degradation"].split(":")[0] != degradation:
+            continue
+        if variant is not None and not row["variant"].startswith(variant):
             continue
         if primary_only and row["primary"] != "1":
             continue
@@ -44,3 +51,16 @@ def paper_psnr(model: str, scale: int, dataset: str) -> float | None:
     """The primary PSNR the paper reports for ``model`` (CSV name, e.g. "SRCNN", "Bicubic"), or None."""
     rows = [r for r in paper_results(model, scale, dataset) if r["psnr"] is not None]
     return rows[0]["psnr"] if rows else None
+
+
+def paper_results_for(model: str, scale: int | None = None, dataset: str | None = None,
+                      degradation: str | None = None) -> list[dict[str, Any]]:
+    """The papers' rows of registry preset ``model`` (its entry's ``paper_name`` and ``paper_variant``; the primary
+    rows unless the variant names them); empty when the papers' tables have no row for it."""
+    from .models import get_model_entry
+
+    entry = get_model_entry(model)
+    if entry.paper_name is None:
+        return []
+    return paper_results(entry.paper_name, scale, dataset, degradation, primary_only=entry.paper_variant is None,
+                         variant=entry.paper_variant)

@@ -78,12 +78,16 @@ def run_reproduction(
 
 
 def evaluate_run(run_dir: str | Path, model: nn.Module, datasets: Sequence[str], data_dir: str | Path | None = None,
-                 device: str = "auto") -> dict[str, Any]:
+                 device: str = "auto", weights_dir: str | Path | None = None) -> dict[str, Any]:
     """Evaluate a trained run under the paper's protocol and the standard one; add it to its ``result.json``.
 
-    Returns the updated results (``"evaluation"``: protocol -> data set -> psnr, ssim, images).
+    When the published weights of the model are available here (:func:`sr_lib.hub.resolve_weights`, no download),
+    they are evaluated too (``"official"``). Returns the updated results (``"evaluation"``: protocol -> data set ->
+    psnr, ssim, images).
     """
+    from .errors import SRLibError
     from .evaluate import evaluate_model
+    from .hub import resolve_weights
     from .results import read_results, write_results
 
     path = Path(run_dir) / "result.json"
@@ -96,6 +100,14 @@ def evaluate_run(run_dir: str | Path, model: nn.Module, datasets: Sequence[str],
         evaluation[protocol] = {ds: {k: r[k] for k in ("psnr", "ssim", "images")} for ds, r in res["datasets"].items()}
         files += [Path(f) for f in res["provenance"]["data_sha256"]]
     result["evaluation"] = evaluation
+    try:
+        weights = resolve_weights(name, scale, weights_dir)
+    except SRLibError:
+        weights = None
+    if weights is not None:
+        res = evaluate_model(name, scale, list(datasets), weights, data_dir, reference_protocol(name), device)
+        result["official"] = {"weights": Path(weights).name, "sha256": res["provenance"]["config"]["weights_sha256"],
+                              "psnr": {ds: r["psnr"] for ds, r in res["datasets"].items()}}
     result["provenance"]["data_sha256"].update(file_hashes(f for f in files if f.is_file()))
     return write_results(path, result, device=device)
 
@@ -145,6 +157,8 @@ def comparison_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         for protocol, sets in result["evaluation"].items():
             row[f"PSNR ({protocol})"] = round(sets[ds]["psnr"], 2)
             row[f"SSIM ({protocol})"] = round(sets[ds]["ssim"], 4)
+        if "official" in result:
+            row["official weights"] = round(result["official"]["psnr"][ds], 2)
         row["paper PSNR"] = paper
         row["ours - paper"] = None if paper is None else round(scores["psnr"] - paper, 2)
         rows.append(row)

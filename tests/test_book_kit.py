@@ -15,6 +15,7 @@ from sr_lib import book
 from sr_lib.errors import ConfigError
 from sr_lib.papers import paper_results
 from sr_lib.results import ResultsError
+from sr_lib.tables import MISSING
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,8 +51,12 @@ def test_setup_mode_from_environment_and_bad_mode(monkeypatch, tmp_path):
     monkeypatch.setenv("SR_BOOK_MODE", "fast")
     with pytest.raises(ConfigError, match="mode must be one of quick, full"):
         book.setup("x", data_dir=tmp_path, quiet=True)
-    with pytest.raises(ConfigError, match="needs at least the test set"):
-        book.setup("x", sets=(), quiet=True, mode="quick")
+
+def test_a_page_without_data(capsys):
+    ch = book.setup("zoo", sets=(), mode="quick")
+    assert not ch.demo and capsys.readouterr().out.startswith("zoo | quick mode | results files")
+    with pytest.raises(ConfigError, match="requested no data set"):
+        ch.test_set
 
 
 def test_has_rejects_a_set_not_requested():
@@ -122,7 +127,7 @@ def test_paper_vs_ours_rows_and_markdown():
 def test_paper_vs_ours_missing_file_and_unknown_row():
     partial = book.paper_vs_ours("SRCNN", {"a": {2: _fake_eval({"Set5": 0.0}, 2)}, "b": {2: None}}, ["Set5"],
                                  caption="c")
-    assert partial.rows[0]["b"] is None and "| – |" in repr(partial)
+    assert partial.rows[0]["b"] is None and f"| {MISSING} |" in repr(partial)
     with pytest.raises(ConfigError, match="no primary SRCNN x2 Urban9 row"):
         book.paper_vs_ours("SRCNN", {"a": {2: {"datasets": {}}}}, ["Urban9"], caption="c")
     with pytest.raises(ConfigError, match="no 'a - paper' values"):
@@ -197,3 +202,36 @@ def test_the_repository_url_is_written_in_config_only():
 def test_install_cell_needs_https():
     with pytest.raises(ConfigError, match="must be https"):
         book.colab_install_cell("git@github.com:x/y")
+
+
+# ------------------------------------------------------------------------------------- readable chapters
+
+
+HIDDEN = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+
+
+def _visible_code(cells: list[dict]) -> list[list[str]]:
+    return ["".join(c["source"]).strip().splitlines() for c in cells
+            if c["cell_type"] == "code" and not HIDDEN & set(c["metadata"].get("tags", []))]
+
+
+@pytest.mark.parametrize("notebook", _toc_notebooks(), ids=lambda p: p.name)
+def test_visible_code_cells_are_short(notebook):
+    lengths = [len(lines) for lines in _visible_code(json.loads(notebook.read_text())["cells"])]
+    assert lengths and sum(lengths) / len(lengths) <= 12 and max(lengths) <= 30, (
+        f"{notebook.name}: visible code cells average {sum(lengths) / len(lengths):.1f} lines, longest {max(lengths)}"
+        " (chapter standard: mean <= 12, max <= 30; move plumbing into sr_lib)")
+
+
+@pytest.mark.parametrize("notebook", [p for p in _toc_notebooks() if re.match(r"\d\d_", p.name)], ids=lambda p: p.name)
+def test_numbered_chapters_follow_the_standard(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    first = _visible_code(cells)[0]
+    assert len(first) <= 5 and any("book.setup(" in line for line in first), "the first visible cell sets up the chapter"
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    exercises = re.findall(r"^[`:]{3,}\s*\{exercise\}.*\n:label:\s*(\S+)", text, re.MULTILINE)
+    solved = set(re.findall(r"^[`:]{3,}\s*\{solution(?:-start)?\}\s*(\S+)", text, re.MULTILINE))
+    assert len(exercises) >= 3 and set(exercises) <= solved, f"exercises {exercises}, solutions for {sorted(solved)}"
+    assert "{dropdown}" not in text, "exercises use sphinx-exercise directives, not hand-made dropdowns"
+    checked = sum("# NBVAL_CHECK_OUTPUT" in "".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert checked >= 3 and "{cite}" in text

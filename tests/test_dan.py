@@ -185,3 +185,143 @@ def test_registry_presets() -> None:
         x = _rand(1, 3, 12, 10)
         with torch.no_grad():
             torch.testing.assert_close(entry.predict(model, x), model(x).srs[-1])
+
+
+# --------------------------------------------------------------------------------------------------- building
+
+
+class _RecordingEnviron(dict):
+    """An empty ``os.environ`` that records every key read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    def __getitem__(self, key):  # type: ignore[override]
+        self.reads.append(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):  # type: ignore[override]
+        self.reads.append(key)
+        return super().get(key, default)
+
+    def __contains__(self, key) -> bool:  # type: ignore[override]
+        self.reads.append(key)
+        return super().__contains__(key)
+
+
+@pytest.mark.parametrize("name", ["dan-v1", "dan-v2"])
+def test_presets_build_without_reading_the_environment_or_files(name: str, monkeypatch) -> None:
+    import os
+
+    get_model_entry(name)  # registry loaded before the environment is replaced
+    environ = _RecordingEnviron()
+    monkeypatch.setattr(os, "environ", environ)
+    tiny = create_model(name, 2, tiny=True)
+    variant = create_model(name, 3, options={"nf": 16, "nb": 1})
+    assert environ.reads == []
+    assert not tiny.pca_matrix_loaded and not variant.pca_matrix_loaded  # the zero placeholder, whatever the env says
+
+
+def test_make_options_and_their_errors() -> None:
+    v1 = create_model("dan-v1", 4, options={"nf": 16, "nb": 1, "loop": 2})
+    assert isinstance(v1, DANv1) and v1.scale == 4 and v1.loop == 2 and len(v1.Restorer.body) == 1
+    v2 = create_model("dan-v2", 2, options={"nf": 16, "nb": 1, "ng": 1})
+    assert isinstance(v2, DANv2) and len(v2.Restorer.body) == 1 and v2.ksize == 21
+    bad = (("dan-v1", {"nf": 16, "nbb": 1}), ("dan-v2", {"upscale": 3}), ("dan-v1", {"pca_matrix": None}))
+    for name, options in bad:
+        with pytest.raises(ConfigError) as info:
+            create_model(name, 2, options=options)
+        assert "\n" not in str(info.value)
+
+
+def test_setting1_pca_matrix_comes_through_the_hub(tmp_path, monkeypatch) -> None:
+    from sr_lib import hub
+    from sr_lib.models.dan import load_setting1_pca
+
+    weights = require_dir("SR_WEIGHTS_DIR")
+    monkeypatch.delenv("SR_WEIGHTS_DIR")
+    monkeypatch.setenv("SR_CACHE_DIR", str(tmp_path / "cache"))
+    for name, version in (("dan-v1", "DANv1"), ("dan-v2", "DANv2")):
+        entry = get_model_entry(name)
+        model = create_model(name, 2, tiny=True)
+        assert entry.load_aux_buffers is load_setting1_pca
+        entry.load_aux_buffers(model, weights, False)
+        expected = torch.load(weights / "dan_aux" / "pca_matrix" / version / "pca_matrix.pth", weights_only=True)
+        torch.testing.assert_close(model.encoder[0], expected, rtol=0, atol=0)
+        torch.testing.assert_close(model.init_ker_map, expected[220:221])  # code of the centred Dirac
+        assert hub.find_aux("pca_matrix", name).verifiable
+    with pytest.raises(WeightsError, match="not found"):  # offline, nothing in the cache: one line saying where
+        load_setting1_pca(create_model("dan-v1", 2, tiny=True))
+    corrupt = tmp_path / "w" / hub.find_aux("pca_matrix", "dan-v1").path
+    corrupt.parent.mkdir(parents=True)
+    data = bytearray((weights / hub.find_aux("pca_matrix", "dan-v1").path).read_bytes())
+    data[-3] ^= 0x01
+    corrupt.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="does not match the published"):
+        load_setting1_pca(create_model("dan-v1", 2, tiny=True), tmp_path / "w")
+
+
+# --------------------------------------------------------------------------------------------------- training loss
+
+
+def _training_batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    from sr_lib.degrade.kernels import random_isotropic_kernels
+
+    g = torch.Generator().manual_seed(seed)
+    kernels = random_isotropic_kernels(2, 21, 0.5, 3.0, g).float()
+    return _rand(2, 3, 8, 8, seed=seed), _rand(2, 3, 16, 16, seed=seed + 1), kernels
+
+
+@pytest.mark.parametrize("name", ["dan-v1", "dan-v2"])
+def test_training_loss_is_sr_plus_kernel_l1_of_the_last_iteration(name: str) -> None:
+    entry = get_model_entry(name)
+    torch.manual_seed(0)
+    model = entry.create(2, {"nf": 16, "nb": 1, "loop": 2})
+    model.set_pca_matrix(_rand(441, 10, seed=7))
+    x, hr, kernels = _training_batch()
+    loss = entry.training_loss(model, x, hr, {"kernel": kernels})
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    with torch.no_grad():
+        out = model(x)
+        sr_term = (out.srs[-1] - hr).abs().mean()
+        if name == "dan-v1":  # the true kernel's PCA code, as the official PCAEncoder computes it
+            kernel_term = (out.ker_maps[-1] - kernels.reshape(2, -1) @ model.encoder[0]).abs().mean()
+        else:
+            kernel_term = (out.kernels[-1] - kernels.reshape(2, -1)).abs().mean()
+    torch.testing.assert_close(loss.detach(), sr_term + kernel_term)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.Estimator.parameters())
+    assert all(p.grad is not None for p in model.Restorer.parameters())
+
+
+@pytest.mark.parametrize("name", ["dan-v1", "dan-v2"])
+def test_the_estimator_learns_only_from_the_kernel_term(name: str) -> None:
+    """Through the stop-gradients, the SR term alone gives the Estimator no gradient: the kernel term is its teacher."""
+    entry = get_model_entry(name)
+    torch.manual_seed(0)
+    model = entry.create(2, {"nf": 16, "nb": 1, "loop": 2})
+    model.set_pca_matrix(_rand(441, 10, seed=7))
+    x, hr, kernels = _training_batch()
+    total = entry.training_loss(model, x, hr, {"kernel": kernels})
+    sr_only = (model(x).srs[-1] - hr).abs().mean()
+    sr_only.backward()
+    assert all(p.grad is None for p in model.Estimator.parameters())
+    model.zero_grad(set_to_none=True)
+    total.backward()
+    assert all(p.grad is not None for p in model.Estimator.parameters())
+
+
+def test_training_loss_errors_are_one_line() -> None:
+    entry = get_model_entry("dan-v1")
+    x, hr, kernels = _training_batch()
+    placeholder = entry.create(2, {"nf": 16, "nb": 1, "loop": 1})
+    with pytest.raises(ConfigError, match="PCA matrix"):
+        entry.training_loss(placeholder, x, hr, {"kernel": kernels})
+    placeholder.set_pca_matrix(_rand(441, 10))
+    from sr_lib.errors import DataError
+
+    with pytest.raises(DataError, match="'kernel'"):
+        entry.training_loss(placeholder, x, hr, {})
+    with pytest.raises(DataError, match=r"\(2, 21, 21\)"):
+        entry.training_loss(placeholder, x, hr, {"kernel": kernels[:, :11, :11]})

@@ -24,6 +24,7 @@ from sr_lib.losses import (
     discriminator_loss,
     load_vgg19_state_dict,
     srgan_generator_loss,
+    vgg19_weights_path,
     vgg19_state_dict_shapes,
 )
 
@@ -153,3 +154,19 @@ def test_adversarial_losses_are_the_bce_of_eq_2_and_6() -> None:
     # stable where the probabilities saturate
     assert torch.isfinite(adversarial_generator_loss(torch.tensor([-200.0])))
     torch.testing.assert_close(adversarial_generator_loss(torch.tensor([-200.0])), torch.tensor(200.0))
+
+
+def test_vgg19_weights_are_found_and_checked_through_the_hub(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("SR_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("SR_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(WeightsError) as info:  # offline and not downloaded: where to put it, where to get it
+        vgg19_weights_path()
+    assert VGG19_URL in str(info.value) and "torchvision/vgg19-dcbb9e9d.pth" in str(info.value)
+    assert "\n" not in str(info.value)
+    fake = tmp_path / "w" / "torchvision" / "vgg19-dcbb9e9d.pth"
+    fake.parent.mkdir(parents=True)
+    torch.save(torchvision_vgg19_random_state_dict(), fake)
+    with pytest.raises(WeightsError, match="does not match the published dcbb9e9dad569fff"):
+        vgg19_weights_path(tmp_path / "w")  # the published file's full sha256 is checked
+    with pytest.raises(WeightsError, match="does not match the published"):
+        load_vgg19_state_dict(fake)

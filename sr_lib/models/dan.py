@@ -581,9 +581,9 @@ def _weights(version: str) -> tuple[WeightsEntry, ...]:
                             f"codes/config/DAN{version}/options/setting1/test/test_setting1_x{s}.yml",
                      homepage="https://drive.google.com/drive/folders/1aOaxXFfMAM6GvvPz56lzUwVmg7BMM_mR?usp=sharing",
                      variant="setting 1",
-                     notes="manual download from Google Drive or BaiduYun (https://pan.baidu.com/s/15843FMaiGoREB-8sdmJc4g,"
-                           " password cbjv); the README text names DANv1 and IKC weights, its folder tree a DANv2 "
-                           "folder too; no published hash")
+                     notes="manual download from Google Drive or BaiduYun "
+                           "(https://pan.baidu.com/s/15843FMaiGoREB-8sdmJc4g, password cbjv); the README text names "
+                           "DANv1 and IKC weights, its folder tree a DANv2 folder too; no published hash")
         for s in (2, 3, 4)
     )
     hashes = {  # sha256 of the files of pca_matrix/DANv1 and pca_matrix/DANv2

@@ -161,8 +161,8 @@ _DROPBOX = "https://www.dropbox.com/s/qm9vc0p0w9i4s0n/models_ECCV2018RCAN.zip?dl
 _WEIGHTS = tuple(
     WeightsEntry(model="rcan", scale=s, path=f"rcan/RCAN_BIX{s}.pt", format="state-dict",
                  source=f"{OFFICIAL_CODE}:README.md (Test, Quick start)", homepage=_DROPBOX,
-                 notes=("manual download: the archive models_ECCV2018RCAN.zip (BIX2/3/4/8, BDX3) from Dropbox, BaiduYun "
-                        "(https://pan.baidu.com/s/1bkoJKmdOcvLhOFXHVkFlKA) or Google Drive "
+                 notes=("manual download: the archive models_ECCV2018RCAN.zip (BIX2/3/4/8, BDX3) from Dropbox, "
+                        "BaiduYun (https://pan.baidu.com/s/1bkoJKmdOcvLhOFXHVkFlKA) or Google Drive "
                         "(https://drive.google.com/file/d/1U0RmWkkacyw0HNC7CBts2LcX1ewAulCn/view?usp=sharing); "
                         f"unpack RCAN_BIX{s}.pt; no published hash"))
     for s in (2, 3, 4, 8)

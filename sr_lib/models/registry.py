@@ -33,7 +33,7 @@ ProtocolName = Literal["standard", "matlab-y", "float"]
 #: :class:`~sr_lib.errors.WeightsError` line (the caller prefixes the file name).
 CheckpointFilter = Callable[[Any], dict[str, Tensor]]
 #: ``(module, weights_dir, download)``: fill buffers that come from auxiliary files (see ``load_aux_buffers``).
-AuxLoader = Callable[[nn.Module, "str | Path | None", bool], None]
+AuxLoader = Callable[[nn.Module, str | Path | None, bool], None]
 
 
 def default_predict(model: nn.Module, x: Tensor) -> Tensor:
@@ -124,7 +124,8 @@ class ModelEntry:
 
     def __post_init__(self) -> None:
         if self.official_code is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", self.official_code):
-            raise ValueError(f"{self.name}: official_code must be 'owner/name@<40-hex commit>', got {self.official_code!r}")
+            raise ValueError(f"{self.name}: official_code must be 'owner/name@<40-hex commit>', "
+                             f"got {self.official_code!r}")
         for w in self.weights:
             if w.model != self.name:
                 raise ValueError(f"{self.name}: weights entry {w.path} names model {w.model!r}")

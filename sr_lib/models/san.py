@@ -347,7 +347,8 @@ register_port(
 _PAPER = "Dai et al., Second-order Attention Network for Single Image Super-Resolution, CVPR 2019"
 _WEIGHTS = tuple(
     WeightsEntry(model="san", scale=s, path=f"san/SAN_BIX{s}.pt", format="state-dict",
-                 source=f"{OFFICIAL_CODE}:README.md (Test code)", homepage="https://pan.baidu.com/s/1aTYG4Wy72MI-gCRGnJgkvQ",
+                 source=f"{OFFICIAL_CODE}:README.md (Test code)",
+                 homepage="https://pan.baidu.com/s/1aTYG4Wy72MI-gCRGnJgkvQ",
                  notes="manual download from BaiduYun (password eq1v); no published hash")
     for s in (2, 3, 4, 8)
 )

@@ -6,8 +6,9 @@ A plain stack of ``d = 20`` 3x3 convolutions with 64 maps and ReLU (paper Fig. 2
 (x2, x3, x4 mixed in training, Sec. 3.2 and 4.3). Input and output: the Y channel at HR size in [0, 1].
 
 The paper's (Caffe) convolutions have biases: 665,921 parameters (preset ``"vdsr"``). The available PyTorch
-weights come from the reimplementation twtygqyy/pytorch-vdsr (:data:`OFFICIAL_CODE`, ``vdsr.py``, class ``Net``), whose convolutions have **no bias**: 664,704 parameters (preset ``"vdsr-nobias"``,
-and the default of :class:`VDSR`, as it is the official code we port). Its module names are kept: ``input``,
+weights come from the reimplementation twtygqyy/pytorch-vdsr (:data:`OFFICIAL_CODE`, ``vdsr.py``, class ``Net``),
+whose convolutions have **no bias**: 664,704 parameters (preset ``"vdsr-nobias"``, and the default of
+:class:`VDSR`, as it is the official code we port). Its module names are kept: ``input``,
 ``residual_layer.{i}.conv`` (18 blocks), ``output``, with ``residual_layer`` registered *first*, so the state-dict
 order is ``residual_layer.*``, ``input.weight``, ``output.weight`` as in the official checkpoint. Zero padding.
 

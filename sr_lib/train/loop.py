@@ -84,6 +84,8 @@ def _build(recipe: Recipe, device: torch.device) -> tuple[nn.Module, SupervisedS
     model = entry.create(recipe.scale, recipe.options)
     if recipe.init_from:
         load_into(model, read_state_dict(recipe.init_from), recipe.init_from)
+    elif entry.load_aux_buffers:  # e.g. DAN's PCA matrix (hash-checked through the hub)
+        entry.load_aux_buffers(model, None, True)
     model = model.to(device).train()
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -92,7 +94,7 @@ def _build(recipe: Recipe, device: torch.device) -> tuple[nn.Module, SupervisedS
     from ..losses import PerceptualLoss, SRGAN_FEATURE_SCALE
     from ..models.srresnet import SRGANDiscriminator
 
-    disc = SRGANDiscriminator(input_size=recipe.hr_patch).to(device).train()
+    disc = SRGANDiscriminator(input_size=recipe.hr_patch, **dict(recipe.disc_options)).to(device).train()
     content = None
     if recipe.content_loss.startswith("vgg"):
         from ..hub import resolve_weights

@@ -54,6 +54,7 @@ class Recipe:
     # GAN update rule (SRGAN)
     content_loss: Literal["mse", "l1", "vgg54", "vgg22"] = "mse"
     adv_weight: float = 1e-3
+    disc_options: tuple[tuple[str, Any], ...] = ()  # SRGAN discriminator options (nf, fc); () = the paper's
     d_lr: float | None = None  # None: the generator's learning rate
     # bookkeeping
     seed: int = 0
@@ -223,8 +224,8 @@ QUICK: dict[str, Recipe] = {
                     train_sets=("T91",)),
     "srresnet": replace(PAPER["srresnet"], model_options=(("nf", 32), ("nb", 4)), hr_patch=64, loss="l1",
                         **_QUICK),
-    "srgan": replace(PAPER["srgan"], model_options=(("nf", 32), ("nb", 4)), hr_patch=64, content_loss="l1",
-                     adv_weight=5e-3, **_QUICK),
+    "srgan": replace(PAPER["srgan"], model_options=(("nf", 32), ("nb", 4)), disc_options=(("nf", 16), ("fc", 128)),
+                     hr_patch=64, content_loss="l1", adv_weight=5e-3, **_QUICK),
     "dan": replace(PAPER["dan"], model_options=(("nf", 16), ("nb", 4)), hr_patch=48, batch_size=16,
                    blur_sigma=(0.2, 2.0), **_QUICK),
 }
