@@ -25,7 +25,7 @@ import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence, cast
 
 import torch
 
@@ -217,7 +217,7 @@ def setup(
         raise ConfigError(f"book: mode must be one of {', '.join(MODES)}, got '{mode}' (SR_BOOK_MODE)")
     data = Path(data_dir) if data_dir else None
     wdir = Path(weights_dir) if weights_dir else None
-    ch = Chapter(chapter, mode, pick_device(device), torch.get_num_threads(), data, wdir, _results_dir(),  # type: ignore[arg-type]
+    ch = Chapter(chapter, cast(Mode, mode), pick_device(device), torch.get_num_threads(), data, wdir, _results_dir(),
                  _find_sets(sets, data), _find_weights(weights, wdir))
     _figure_setup()
     if not quiet:

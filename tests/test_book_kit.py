@@ -235,3 +235,26 @@ def test_numbered_chapters_follow_the_standard(notebook):
     assert "{dropdown}" not in text, "exercises use sphinx-exercise directives, not hand-made dropdowns"
     checked = sum("# NBVAL_CHECK_OUTPUT" in "".join(c["source"]) for c in cells if c["cell_type"] == "code")
     assert checked >= 3 and "{cite}" in text
+
+
+def _glued_names(cells: list[dict]) -> set[str]:
+    """Keyword names of every ``book.glue(...)`` call in the code cells."""
+    import ast
+
+    names = set()
+    for c in cells:
+        if c["cell_type"] != "code":
+            continue
+        tree = ast.parse("\n".join(line for line in "".join(c["source"]).splitlines() if not line.startswith(("%", "!"))))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "glue":
+                names |= {k.arg for k in node.keywords if k.arg}
+    return names
+
+
+@pytest.mark.parametrize("notebook", _toc_notebooks(), ids=lambda p: p.name)
+def test_every_glued_number_in_the_prose_is_computed(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    used = set(re.findall(r"\{glue(?::text)?\}`([A-Za-z_]\w*)", text))
+    assert used <= _glued_names(cells), f"{notebook.name}: glued in prose but computed nowhere: {used - _glued_names(cells)}"

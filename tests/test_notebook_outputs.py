@@ -84,17 +84,18 @@ def test_checked_cells_match_the_executed_copy(notebook):
     committed = json.loads((ROOT / notebook).read_text())["cells"]
     executed = json.loads(_executed(notebook).read_text())["cells"]
     assert errors(executed) == [], f"{notebook}: error outputs in the executed copy"
-    code = lambda cells: [c for c in cells if c["cell_type"] == "code"]  # noqa: E731
+    code = lambda cells: [(i, c) for i, c in enumerate(cells) if c["cell_type"] == "code"]  # noqa: E731
     ours, built = code(committed), code(executed)
-    assert ["".join(c["source"]) for c in ours] == ["".join(c["source"]) for c in built], (
+    assert ["".join(c["source"]) for _, c in ours] == ["".join(c["source"]) for _, c in built], (
         f"{notebook}: the executed copy has other code cells than the committed notebook; rebuild")
-    checked = [(i, a, b) for i, (a, b) in enumerate(zip(ours, built)) if MARKER in "".join(a["source"])]
     mismatches = []
-    for i, a, b in checked:
+    for (i, a), (_, b) in zip(ours, built):
+        if MARKER not in "".join(a["source"]):
+            continue
         want, got = checked_outputs(a), checked_outputs(b)
         if want != got:
             first = next((k for k, (x, y) in enumerate(zip(want, got)) if x != y), min(len(want), len(got)))
-            mismatches.append(f"code cell {i}, output {first}:\n  committed: {want[first:first + 1]}\n"
+            mismatches.append(f"cell {i}, output {first}:\n  committed: {want[first:first + 1]}\n"
                               f"  executed:  {got[first:first + 1]}")
     assert not mismatches, f"{notebook}: checked outputs differ\n" + "\n".join(mismatches)
 

@@ -32,7 +32,7 @@ from ..imageio import atomic_path, atomic_torch_save
 from ..metrics import evaluate_pair
 from ..models import create_model, get_model_entry
 from ..results import write_results
-from ..weights import load_into, read_state_dict
+from ..weights import load_into, read_checkpoint, read_state_dict
 from .patches import Batch, PatchSampler
 from .recipes import Recipe, as_dict, lr_at, structural_diff
 from .steps import GANStep, SupervisedStep, select_scale
@@ -97,9 +97,9 @@ def _build(recipe: Recipe, device: torch.device) -> tuple[nn.Module, SupervisedS
     disc = SRGANDiscriminator(input_size=recipe.hr_patch, **dict(recipe.disc_options)).to(device).train()
     content = None
     if recipe.content_loss.startswith("vgg"):
-        from ..hub import resolve_weights
+        from ..losses import vgg19_weights_path
 
-        vgg = resolve_weights("vgg19", 1, download=True)
+        vgg = vgg19_weights_path(download=True)
         layer = {"vgg54": "relu5_4", "vgg22": "relu2_2"}[recipe.content_loss]
         content = PerceptualLoss(vgg, layer=layer, feature_scale=SRGAN_FEATURE_SCALE).to(device)
     return model, GANStep(model, disc, entry, recipe, device, content)
@@ -141,7 +141,7 @@ def train(
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if recipe.ema else None
     start, history, seconds0 = 0, [], 0.0
     if resume:
-        state = torch.load(ckpt, map_location=dev, weights_only=True)
+        state = read_checkpoint(ckpt)
         changed = structural_diff(state["recipe"], recipe)
         if changed:
             raise ConfigError(f"cannot resume {out}: the recipe changed in {', '.join(changed)}")

@@ -162,7 +162,8 @@ _EDSR_CODE = dict(  # the EDSR-PyTorch defaults shared by RCAN, CSNLN, MSRN [E-P
     optimizer="adam", lr=1e-4, betas=(0.9, 0.999), eps=1e-8, batch_size=16, loss="l1",
     lr_milestones=(200_000,), lr_gamma=0.5,  # x0.5 every 200 epochs of 1000 iterations [E-PT]
 )
-_QUICK = dict(train_sets=("T91",), iters=600, val_every=200, log_every=20, lr=1e-3, lr_milestones=(400,))
+_QUICK = dict(train_sets=("T91",), iters=2000, val_every=500, log_every=50, lr=1e-3, lr_milestones=(1500,))
+_QUICK_SLOW = {**_QUICK, "iters": 1200, "val_every": 300, "lr_milestones": (900,)}  # ~0.1 s per update on 2 cores
 
 PAPER: dict[str, Recipe] = {
     "srcnn": Recipe(model="srcnn", train_sets=("T91",),  # 91 images [S]
@@ -215,19 +216,20 @@ QUICK: dict[str, Recipe] = {
     "san": replace(PAPER["san"], model_options=(("n_feats", 16), ("n_resblocks", 2), ("n_resgroups", 2),
                                                 ("reduction", 4)), hr_patch=48, lr_gamma=0.5, **_QUICK),
     "csnln": replace(PAPER["csnln"], model_options=(("n_feats", 16), ("depth", 1), ("attention_channels", None)),
-                     hr_patch=48, **_QUICK),
+                     hr_patch=48, **_QUICK_SLOW),
     "msrn": replace(PAPER["msrn"], model_options=(("n_feats", 16), ("n_blocks", 2)), hr_patch=48, **_QUICK),
     "cmsc": replace(PAPER["cmsc"], scales=(), multiscale="batch",
                     model_options=(("n_feats", 16), ("n_stages", 2), ("n_modules_per_stage", 1)),
                     hr_patch=36, batch_size=16, optimizer="adam", lr=1e-3, weight_decay=0.0, clip_adjustable=None,
-                    clip_norm=1.0, iters=1000, lr_milestones=(700,), lr_gamma=0.5, val_every=250, log_every=25,
+                    clip_norm=1.0, iters=2000, lr_milestones=(1500,), lr_gamma=0.5, val_every=500, log_every=50,
                     train_sets=("T91",)),
     "srresnet": replace(PAPER["srresnet"], model_options=(("nf", 32), ("nb", 4)), hr_patch=64, loss="l1",
-                        **_QUICK),
+                        **_QUICK_SLOW),
     "srgan": replace(PAPER["srgan"], model_options=(("nf", 32), ("nb", 4)), disc_options=(("nf", 16), ("fc", 128)),
-                     hr_patch=64, content_loss="l1", adv_weight=5e-3, **_QUICK),
-    "dan": replace(PAPER["dan"], model_options=(("nf", 16), ("nb", 4)), hr_patch=48, batch_size=16,
-                   blur_sigma=(0.2, 2.0), **_QUICK),
+                     hr_patch=64, content_loss="l1", adv_weight=5e-3,
+                     **{**_QUICK, "iters": 800, "val_every": 200, "lr_milestones": (600,)}),
+    "dan": replace(PAPER["dan"], model_options=(("nf", 16), ("nb", 4)), hr_patch=32, batch_size=16,
+                   blur_sigma=(0.2, 2.0), **{**_QUICK, "iters": 600, "val_every": 200, "lr_milestones": (450,)}),
 }
 
 PRESETS: dict[str, dict[str, Recipe]] = {"paper": PAPER, "quick": QUICK}
