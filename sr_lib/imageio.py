@@ -6,8 +6,8 @@ leaves a partial PNG, JSON or checkpoint behind.
 
 :func:`read_image` gives the ``uint8`` RGB/grey image the evaluation protocol measures. :func:`read_image_native`
 keeps what a user's image holds (16-bit samples, the alpha channel, the ICC profile, the EXIF orientation applied)
-and :func:`write_image_native` writes it back as PNG; 16-bit colour PNGs, which PIL reduces to 8 bits, go through a
-small PNG codec of this module (PNG specification, W3C 2003: Sec. 9 filtering, Sec. 8.2 Adam7 interlacing).
+and :func:`write_image_native` writes it back as PNG; 16-bit PNGs, whose colour PIL reduces to 8 bits, are read and
+written with pypng, 16-bit colour TIFFs read with tifffile.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import os
-import struct
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import png
 from PIL import Image, UnidentifiedImageError
 
 from .errors import DataError
@@ -171,7 +171,9 @@ def read_image_native(path: str | Path) -> NativeImage:
         raise
     except Image.DecompressionBombError as exc:
         raise DataError(f"{path}: {exc}".splitlines()[0]) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error) as exc:
+    except png.Error as exc:  # pypng's messages start with the class name already
+        raise DataError(f"cannot decode image {path}: {exc}".splitlines()[0]) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot decode image {path}: {exc.__class__.__name__}: {exc}".splitlines()[0]) from None
     if samples.size == 0:
         raise DataError(f"empty image: {path}")
@@ -184,8 +186,10 @@ def read_image_native(path: str | Path) -> NativeImage:
 
 def _native_samples(im: Image.Image, path: Path) -> np.ndarray:
     """(H, W, C) ``uint8``/``uint16`` samples of an opened image, C = 1 (grey), 2 (grey+alpha), 3 (RGB), 4 (RGBA)."""
-    if im.format == "PNG" and _png_bit_depth(path) == 16:
-        return _read_png_samples(path.read_bytes())
+    if im.format == "PNG":
+        samples16 = _read_png16(path)
+        if samples16 is not None:
+            return samples16
     if im.format == "TIFF" and im.mode in ("RGB", "RGBA", "LA") and _tiff_bits(im) > 8:
         return _read_tiff16(path)
     mode = im.mode
@@ -241,8 +245,30 @@ def _tiff_bits(im: Image.Image) -> int:
     return max(bits) if isinstance(bits, tuple) else int(bits)
 
 
+def _read_png16(path: Path) -> np.ndarray | None:
+    """(H, W, C) ``uint16`` samples of a 16-bit PNG, a ``tRNS`` colour turned into alpha; None for other bit depths.
+
+    PIL keeps only the high byte of 16-bit colour PNGs, so these are decoded by pypng (which also checks every CRC).
+    """
+    with open(path, "rb") as f:
+        _, ihdr = png.Reader(file=f).chunk()  # the first chunk, IHDR; byte 8 is the bit depth (PNG Sec. 11.2.2)
+        if ihdr[8] != 16:
+            return None  # PIL reads these; pypng would reject some files PIL accepts (e.g. an overlong tRNS)
+        f.seek(0)
+        width, height, rows, info = png.Reader(file=f).read()
+        decoded = [np.frombuffer(row, np.uint16) for row in rows]  # pypng rows are native-order uint16 arrays
+    if len(decoded) != height:  # pypng accepts image data that ends on a row boundary too early
+        raise DataError(f"cannot decode image {path}: PNG image data holds {len(decoded)} of {height} rows")
+    samples = np.stack(decoded).reshape(height, width, info["planes"])
+    transparent = info.get("transparent")  # PNG Sec. 11.3.2.1: pixels of this grey/RGB value are fully transparent
+    if transparent is None:
+        return samples
+    opaque = ~np.all(samples == np.asarray(transparent, np.uint16), axis=2)
+    return np.concatenate([samples, np.where(opaque, 65535, 0).astype(np.uint16)[..., None]], axis=2)
+
+
 def _read_tiff16(path: Path) -> np.ndarray:
-    """16-bit colour TIFF samples (PIL reduces them to 8 bits), through tifffile (a scikit-image dependency)."""
+    """16-bit colour TIFF samples (PIL reduces them to 8 bits), through tifffile (imported here: it is slow to load)."""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
@@ -258,7 +284,7 @@ def _read_tiff16(path: Path) -> np.ndarray:
 def write_image_native(path: str | Path, image: NativeImage) -> None:
     """Write ``image`` as PNG with its bit depth, alpha channel and ICC profile, atomically.
 
-    8-bit images are encoded by PIL; 16-bit ones by :func:`encode_png` (PIL cannot write 16-bit colour PNGs).
+    8-bit images are encoded by PIL; 16-bit ones by :func:`_encode_png16` (PIL cannot write 16-bit colour PNGs).
     """
     path = Path(path)
     if path.suffix.lower() != ".png":
@@ -272,7 +298,7 @@ def write_image_native(path: str | Path, image: NativeImage) -> None:
     planes = color[..., None] if color.ndim == 2 else color
     samples = planes if alpha is None else np.concatenate([planes, alpha[..., None]], axis=2)
     if samples.dtype == np.uint16:
-        data = encode_png(samples, image.icc_profile)
+        data = _encode_png16(samples, image.icc_profile)
     else:
         buf = io.BytesIO()
         pil = Image.fromarray(np.ascontiguousarray(samples[..., 0] if samples.shape[2] == 1 else samples))
@@ -281,175 +307,20 @@ def write_image_native(path: str | Path, image: NativeImage) -> None:
     atomic_write_bytes(path, data)
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# A small PNG codec for 8- and 16-bit grey / grey+alpha / RGB / RGBA (no palette, no sub-byte depths)
+def _encode_png16(samples: np.ndarray, icc_profile: bytes | None) -> bytes:
+    """PNG bytes of (H, W, C) ``uint16`` samples, C = 1..4 (grey, grey+alpha, RGB, RGBA), written by pypng.
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_CHANNELS = {0: 1, 4: 2, 2: 3, 6: 4}  # colour type -> samples per pixel
-_PNG_COLOR_TYPE = {c: t for t, c in _PNG_CHANNELS.items()}
-_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
-
-
-def _png_bit_depth(path: Path) -> int | None:
-    """The IHDR bit depth of a PNG file (None if ``path`` is no PNG)."""
-    with open(path, "rb") as f:
-        head = f.read(33)
-    if len(head) < 33 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
-        return None
-    return head[24]
-
-
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(type, body) of every chunk up to IEND, CRC-checked."""
-    if data[:8] != _PNG_SIGNATURE:
-        raise ValueError("not a PNG file")
-    pos = 8
-    while pos + 12 <= len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        crc = data[pos + 8 + length : pos + 12 + length]
-        if len(body) != length or len(crc) != 4:
-            raise ValueError(f"truncated PNG chunk {kind!r}")
-        if zlib.crc32(kind + body) != struct.unpack(">I", crc)[0]:
-            raise ValueError(f"CRC error in PNG chunk {kind!r}")
-        yield kind, body
-        if kind == b"IEND":
-            return
-        pos += 12 + length
-    raise ValueError("truncated PNG file (no IEND chunk)")
-
-
-def _read_png_samples(data: bytes) -> np.ndarray:
-    """:func:`decode_png`, with a ``tRNS`` colour turned into an alpha channel."""
-    samples, transparent = decode_png(data)
-    if transparent is None:
-        return samples
-    opaque = np.iinfo(samples.dtype).max
-    alpha = np.where(np.all(samples == np.asarray(transparent, samples.dtype), axis=2), 0, opaque)
-    return np.concatenate([samples, alpha[..., None].astype(samples.dtype)], axis=2)
-
-
-def decode_png(data: bytes) -> tuple[np.ndarray, tuple[int, ...] | None]:
-    """Decode a PNG with bit depth 8 or 16 and colour type grey, grey+alpha, RGB or RGBA (interlaced or not).
-
-    Returns the (H, W, C) ``uint8``/``uint16`` samples and the ``tRNS`` transparent colour (one value per channel) or
-    None. Raises ``ValueError`` for a corrupt or unsupported file.
+    pypng has no ICC option, so the profile goes into an ``iCCP`` chunk inserted after IHDR (PNG Sec. 11.3.3.3:
+    profile name, a zero byte, compression method 0, the zlib-compressed profile).
     """
-    header: tuple[int, ...] | None = None
-    idat: list[bytes] = []
-    trns: bytes | None = None
-    for kind, body in _png_chunks(data):
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat.append(body)
-        elif kind == b"tRNS":
-            trns = body
-    if header is None or not idat:
-        raise ValueError("PNG without IHDR or IDAT")
-    width, height, depth, color_type, compression, filtering, interlace = header
-    if depth not in (8, 16) or color_type not in _PNG_CHANNELS or compression or filtering or interlace > 1:
-        raise ValueError(f"unsupported PNG (bit depth {depth}, colour type {color_type}, interlace {interlace})")
-    channels = _PNG_CHANNELS[color_type]
-    bpp = channels * depth // 8  # bytes per pixel: the filters' "left neighbour" distance
-    dtype = np.dtype(">u2") if depth == 16 else np.dtype(np.uint8)
-    raw = zlib.decompress(b"".join(idat))
-    out = np.empty((height, width, channels), dtype=dtype)
-    pos = 0
-    for x0, y0, dx, dy in _ADAM7 if interlace else ((0, 0, 1, 1),):
-        pass_w, pass_h = -(-(width - x0) // dx), -(-(height - y0) // dy)
-        if pass_w <= 0 or pass_h <= 0:
-            continue  # empty passes of small interlaced images store nothing
-        stride = pass_w * bpp
-        block = raw[pos : pos + pass_h * (stride + 1)]
-        if len(block) != pass_h * (stride + 1):
-            raise ValueError("PNG image data too short")
-        pos += len(block)
-        rows = _unfilter(np.frombuffer(block, np.uint8).reshape(pass_h, stride + 1), bpp)
-        out[y0::dy, x0::dx] = rows.view(dtype).reshape(pass_h, pass_w, channels)
-    transparent = None
-    if trns is not None and color_type in (0, 2):
-        transparent = struct.unpack(f">{channels}H", trns[: 2 * channels])
-    return out.astype(dtype.newbyteorder("=")), transparent
-
-
-def _unfilter(rows: np.ndarray, bpp: int) -> np.ndarray:
-    """Undo the per-row filters (PNG Sec. 9.2) of (H, 1 + stride) filter-type + bytes rows."""
-    height, stride = rows.shape[0], rows.shape[1] - 1
-    out = np.empty((height, stride), np.uint8)
-    prev = np.zeros(stride, np.uint8)  # the row above the first one counts as zeros
-    for y in range(height):
-        kind, line = int(rows[y, 0]), rows[y, 1:]
-        if kind == 0:
-            cur = line
-        elif kind == 1:  # Sub: running sum over the pixels of each byte position, modulo 256
-            cur = line.reshape(-1, bpp).cumsum(axis=0, dtype=np.uint8).reshape(-1)
-        elif kind == 2:  # Up
-            cur = line + prev
-        elif kind in (3, 4):  # Average, Paeth: each byte depends on the one just decoded to its left
-            cur = _unfilter_sequential(line, prev, bpp, kind)
-        else:
-            raise ValueError(f"unknown PNG filter type {kind}")
-        out[y] = cur
-        prev = out[y]
-    return out
-
-
-def _unfilter_sequential(line: np.ndarray, prev: np.ndarray, bpp: int, kind: int) -> np.ndarray:
-    cur, up = bytearray(line.tobytes()), prev.tobytes()
-    if kind == 3:
-        for i in range(len(cur)):
-            left = cur[i - bpp] if i >= bpp else 0
-            cur[i] = (cur[i] + ((left + up[i]) >> 1)) & 0xFF
-    else:
-        for i in range(len(cur)):
-            a, c = (cur[i - bpp], up[i - bpp]) if i >= bpp else (0, 0)
-            b = up[i]
-            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-            cur[i] = (cur[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
-    return np.frombuffer(bytes(cur), np.uint8)
-
-
-def encode_png(samples: np.ndarray, icc_profile: bytes | None = None, rows_per_block: int = 256) -> bytes:
-    """PNG bytes of (H, W, C) ``uint8``/``uint16`` samples, C = 1..4 (grey, grey+alpha, RGB, RGBA).
-
-    Each row gets the filter whose output has the least sum of absolute (signed byte) values, libpng's heuristic
-    (PNG Sec. 12.8); the ICC profile, if any, is stored in an ``iCCP`` chunk.
-    """
-    if samples.ndim != 3 or samples.shape[2] not in _PNG_COLOR_TYPE or samples.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"encode_png expects uint8/uint16 (H, W, 1..4), got {samples.dtype} {samples.shape}")
     height, width, channels = samples.shape
-    depth = 16 if samples.dtype == np.uint16 else 8
-    raw = np.ascontiguousarray(samples, dtype=">u2" if depth == 16 else np.uint8).view(np.uint8)
-    raw = raw.reshape(height, width * channels * depth // 8)
-    bpp = channels * depth // 8
-    compressor = zlib.compressobj(6)
-    parts = []
-    for start in range(0, height, rows_per_block):
-        above = raw[start - 1] if start else np.zeros(raw.shape[1], np.uint8)
-        parts.append(compressor.compress(_filter_rows(raw[start : start + rows_per_block], above, bpp).tobytes()))
-    parts.append(compressor.flush())
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, _PNG_COLOR_TYPE[channels], 0, 0, 0)
-    iccp = chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)) if icc_profile else b""
-    return _PNG_SIGNATURE + chunk(b"IHDR", ihdr) + iccp + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
-
-
-def _filter_rows(rows: np.ndarray, above: np.ndarray, bpp: int) -> np.ndarray:
-    """(n, 1 + stride) filtered rows: per row the filter type byte, then the filtered bytes."""
-    x = rows.astype(np.int16)
-    b = np.concatenate([above[None].astype(np.int16), x[:-1]])
-    a = np.zeros_like(x)
-    a[:, bpp:] = x[:, :-bpp]
-    c = np.zeros_like(x)
-    c[:, bpp:] = b[:, :-bpp]
-    pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
-    paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-    candidates = (np.stack([x, x - a, x - b, x - (a + b) // 2, x - paeth]) & 0xFF).astype(np.uint8)
-    cost = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2)  # (5, n)
-    best = cost.argmin(axis=0)
-    chosen = candidates[best, np.arange(x.shape[0])]
-    return np.concatenate([best[:, None].astype(np.uint8), chosen], axis=1)
+    writer = png.Writer(width, height, greyscale=channels <= 2, alpha=channels in (2, 4), bitdepth=16)
+    big_endian = np.ascontiguousarray(samples, dtype=">u2").reshape(height, width * channels)
+    buf = io.BytesIO()
+    writer.write_packed(buf, (row.tobytes() for row in big_endian))  # packed rows: the bytes PNG stores
+    if not icc_profile:
+        return buf.getvalue()
+    ihdr, *rest = png.Reader(bytes=buf.getvalue()).chunks()
+    out = io.BytesIO()
+    png.write_chunks(out, [ihdr, (b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)), *rest])
+    return out.getvalue()

@@ -119,7 +119,7 @@ def test_multiscale_batches_and_blind_degradation() -> None:
 
 
 def test_resume_after_sigkill_is_bit_identical(tmp_path: Path) -> None:
-    args = ["--model", "srcnn", "--scale", "2", "--iters", "240", "--set", "val_every=10", *TINY]
+    args = ["--model", "srcnn", "--scale", "2", "--iters", "120", "--set", "val_every=10", *TINY]
     full = _cli(*args, "--out", str(tmp_path / "full"))
     killed = _cli(*args, "--out", str(tmp_path / "killed"))
     result = tmp_path / "killed" / "result.json"
@@ -131,7 +131,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path: Path) -> None:
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     state = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)
-    assert 0 < state["iteration"] < 240, "the run must be killed before it ends"
+    assert 0 < state["iteration"] < 120, "the run must be killed before it ends"
     assert full.wait() == 0, full.stderr.read()
     again = _cli(*args, "--out", str(tmp_path / "killed"))  # without --resume: refused
     assert again.wait() == 2 and "--resume" in again.stderr.read()
@@ -140,9 +140,9 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path: Path) -> None:
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "killed")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     log = (tmp_path / "killed" / "log.csv").read_text().splitlines()
-    assert [int(r.split(",")[0]) for r in log[1:]] == list(range(5, 241, 5))
+    assert [int(r.split(",")[0]) for r in log[1:]] == list(range(5, 121, 5))
     res = json.loads((tmp_path / "killed" / "result.json").read_text())
-    assert res["status"] == "complete" and res["final"]["iteration"] == 240 and res["provenance"]["git_commit"]
+    assert res["status"] == "complete" and res["final"]["iteration"] == 120 and res["provenance"]["git_commit"]
 
 
 def test_resume_refuses_a_structurally_changed_recipe(tmp_path: Path) -> None:

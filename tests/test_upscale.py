@@ -4,11 +4,12 @@ only the luma, tiling changes nothing for tile-safe models, and bad input is one
 from __future__ import annotations
 
 import io
-import struct
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+import png
 import pytest
 import torch
 from PIL import Image, ImageOps
@@ -18,12 +19,11 @@ from sr_lib.color import rgb_to_y, rgb_to_ycbcr
 from sr_lib.degrade.bicubic import imresize
 from sr_lib.errors import DataError
 from sr_lib.evaluate import compose_forward, super_resolve
-from sr_lib.imageio import NativeImage, decode_png, encode_png, read_image_native, write_image_native
+from sr_lib.imageio import NativeImage, read_image_native, write_image_native
 from sr_lib.models import create_model, get_model_entry
 from sr_lib.upscale import check_smallest_input, load_upscaler, plan_jobs, upscale_image
 
 RNG = np.random.default_rng(7)
-ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 
 
 def smooth(h: int, w: int, channels: int, peak: int, lo: float = 0.1, hi: float = 0.9) -> np.ndarray:
@@ -39,77 +39,123 @@ def ref_bicubic(samples: np.ndarray, scale: int) -> np.ndarray:
     return np.clip(np.floor(imresize(samples.astype(np.float64), float(scale)) + 0.5), 0, peak).astype(samples.dtype)
 
 
-def crafted_png(samples: np.ndarray, filter_type: int, interlace: bool = False) -> bytes:
-    """A PNG written here from the specification, every row with ``filter_type`` (independent of sr_lib's encoder)."""
+def write_png16(path: Path, samples: np.ndarray, interlace: bool = False,
+                transparent: tuple[int, ...] | None = None) -> None:
+    """A 16-bit PNG of (H, W, C) samples written by pypng's value-level writer, not through sr_lib."""
     h, w, c = samples.shape
-    depth = 16 if samples.dtype == np.uint16 else 8
-    bpp = c * depth // 8
+    writer = png.Writer(w, h, greyscale=c <= 2, alpha=c in (2, 4), bitdepth=16, interlace=interlace,
+                        transparent=transparent)
+    with open(path, "wb") as f:
+        writer.write(f, samples.reshape(h, w * c).tolist())
 
-    def rows(block: np.ndarray) -> bytes:
-        raw = np.ascontiguousarray(block, dtype=">u2" if depth == 16 else np.uint8).view(np.uint8)
-        x = raw.reshape(block.shape[0], -1).astype(np.int32)
-        a, b, cc = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)
-        a[:, bpp:], b[1:], cc[1:, bpp:] = x[:, :-bpp], x[:-1], x[:-1, :-bpp]
-        p = a + b - cc
-        pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - cc)
-        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, cc))
-        f = [x, x - a, x - b, x - (a + b) // 2, x - paeth][filter_type] % 256
-        return np.concatenate([np.full((x.shape[0], 1), filter_type), f], axis=1).astype(np.uint8).tobytes()
 
-    if interlace:
-        passes = [samples[y0::dy, x0::dx] for x0, y0, dx, dy in ADAM7]
-        data = b"".join(rows(p) for p in passes if p.size)
-    else:
-        data = rows(samples)
+def native(samples: np.ndarray) -> NativeImage:
+    """(H, W, C) samples, C = 1..4, as a NativeImage (the last channel of 2 or 4 is alpha)."""
+    c = samples.shape[2]
+    return NativeImage(samples[..., 0] if c <= 2 else samples[..., :3], samples[..., -1] if c in (2, 4) else None)
 
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    ihdr = struct.pack(">IIBBBBB", w, h, depth, {1: 0, 2: 4, 3: 2, 4: 6}[c], 0, 0, int(interlace))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b""))
+def samples_of(image: NativeImage) -> np.ndarray:
+    """The (H, W, C) samples of ``image``, alpha last."""
+    planes = image.color[..., None] if image.is_grey else image.color
+    return planes if image.alpha is None else np.concatenate([planes, image.alpha[..., None]], axis=2)
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# The PNG codec (PIL reduces 16-bit colour PNGs to 8 bits)
+# 16-bit PNGs (PIL reduces 16-bit colour PNGs to 8 bits; sr_lib reads and writes them with pypng)
+
+MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
 @pytest.mark.parametrize("interlace", [False, True])
-@pytest.mark.parametrize("filter_type", [0, 1, 2, 3, 4])
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
-def test_decoder_undoes_every_filter(channels: int, filter_type: int, interlace: bool) -> None:
+def test_16_bit_png_is_read_exactly(tmp_path: Path, channels: int, interlace: bool) -> None:
     img16 = RNG.integers(0, 65536, (11, 13, channels)).astype(np.uint16)
-    img8 = (img16 >> 8).astype(np.uint8)
-    # the crafted file is a valid PNG: PIL reads the 8-bit one back exactly
-    pil8 = np.asarray(Image.open(io.BytesIO(crafted_png(img8, filter_type, interlace))))
-    assert np.array_equal(pil8.reshape(img8.shape), img8)
-    for img in (img8, img16):
-        decoded, transparent = decode_png(crafted_png(img, filter_type, interlace))
-        assert decoded.dtype == img.dtype and transparent is None
-        assert np.array_equal(decoded, img)
-    if channels == 3:  # PIL keeps the high bytes of a 16-bit RGB PNG
-        pil16 = np.asarray(Image.open(io.BytesIO(crafted_png(img16, filter_type, interlace))))
-        assert np.array_equal(pil16, img8)
+    write_png16(tmp_path / "x.png", img16, interlace)
+    image = read_image_native(tmp_path / "x.png")
+    assert image.mode == MODES[channels] + ";16"
+    assert samples_of(image).dtype == np.uint16 and np.array_equal(samples_of(image), img16)
+    # PIL, independently of pypng, reads 16-bit grey exactly and keeps the high bytes of 16-bit RGB
+    if channels == 1:
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "x.png")), img16[..., 0])
+    if channels == 3:
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "x.png")), (img16 >> 8).astype(np.uint8))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16_bit_transparent_colour_becomes_alpha(tmp_path: Path, channels: int) -> None:
+    img16 = RNG.integers(0, 65536, (8, 9, channels)).astype(np.uint16)
+    key = tuple(int(v) for v in img16[2, 3])
+    img16[5, :4] = key
+    write_png16(tmp_path / "t.png", img16, transparent=key)
+    image = read_image_native(tmp_path / "t.png")
+    assert image.mode == MODES[channels + 1] + ";16" and np.array_equal(samples_of(image)[..., :channels], img16)
+    expected = np.full(img16.shape[:2], 65535, np.uint16)
+    expected[2, 3] = 0
+    expected[5, :4] = 0
+    assert np.array_equal(image.alpha, expected)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
-def test_encoder_round_trips(dtype: type, channels: int) -> None:
+def test_writer_round_trips(tmp_path: Path, dtype: type, channels: int) -> None:
     peak = np.iinfo(dtype).max
     noisy = RNG.integers(0, peak + 1, (9, 14, channels)).astype(dtype)
     for img in (noisy, smooth(40, 33, channels, peak).astype(dtype)):
-        data = encode_png(img, rows_per_block=7)  # several blocks: the row above a block is used by its filters
-        decoded, _ = decode_png(data)
-        assert decoded.dtype == img.dtype and np.array_equal(decoded, img)
+        write_image_native(tmp_path / "x.png", native(img))
+        back = read_image_native(tmp_path / "x.png")
+        assert back.mode == MODES[channels] + (";16" if dtype == np.uint16 else "")
+        assert np.array_equal(samples_of(back), img)
+        pil = np.asarray(Image.open(tmp_path / "x.png"))  # a valid PNG for PIL too
         if dtype == np.uint8:
-            assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))).reshape(img.shape), img)
+            assert np.array_equal(pil.reshape(img.shape), img)
+        elif channels in (1, 3):
+            assert np.array_equal(pil.reshape(img.shape), img if channels == 1 else (img >> 8).astype(np.uint8))
 
 
-def test_corrupt_png_chunk_is_one_data_error(tmp_path: Path) -> None:
-    data = bytearray(encode_png(RNG.integers(0, 65536, (4, 5, 3)).astype(np.uint16)))
-    data[-20] ^= 0xFF  # inside the IDAT data: PIL or the CRC check must notice
-    (tmp_path / "bad.png").write_bytes(bytes(data))
-    with pytest.raises(DataError, match="bad.png"):
+def recompressed(data: bytes, edit: Callable[[bytes], bytes]) -> bytes:
+    """``data`` with the decompressed bytes of its (single) IDAT chunk passed through ``edit``, every CRC valid."""
+    chunks = [(kind, zlib.compress(edit(zlib.decompress(body))) if kind == b"IDAT" else body)
+              for kind, body in png.Reader(bytes=data).chunks()]
+    out = io.BytesIO()
+    png.write_chunks(out, chunks)
+    return out.getvalue()
+
+
+def flip_byte(data: bytes) -> bytes:
+    return data[:-20] + bytes([data[-20] ^ 0xFF]) + data[-19:]  # inside the IDAT data: the CRC no longer fits
+
+
+def bad_filter_type(data: bytes) -> bytes:
+    return recompressed(data, lambda raw: b"\x07" + raw[1:])  # filter types are 0..4
+
+
+def missing_last_row(data: bytes) -> bytes:  # PIL decodes this without complaint
+    return recompressed(data, lambda raw: raw[: -(1 + 5 * 3 * 2)])  # filter byte + 5 RGB pixels of 2-byte samples
+
+
+def truncated(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def bad_end_crc(data: bytes) -> bytes:  # PIL does not check the IEND chunk
+    return data[:-1] + bytes([data[-1] ^ 1])
+
+
+CORRUPTIONS = [  # (corruption, a fragment of the error line)
+    (flip_byte, "bad.png"), (bad_filter_type, "bad.png"), (truncated, "bad.png"),
+    (missing_last_row, "bad.png: PNG image data holds 3 of 4 rows"),
+    (bad_end_crc, "bad.png: ChunkError: Checksum error in IEND chunk"),
+]
+
+
+@pytest.mark.parametrize("corrupt,fragment", CORRUPTIONS, ids=[c.__name__ for c, _ in CORRUPTIONS])
+def test_corrupt_16_bit_png_is_one_data_error(tmp_path: Path, corrupt: Callable[[bytes], bytes], fragment: str) -> None:
+    write_image_native(tmp_path / "good.png", NativeImage(RNG.integers(0, 65536, (4, 5, 3)).astype(np.uint16)))
+    (tmp_path / "bad.png").write_bytes(corrupt((tmp_path / "good.png").read_bytes()))
+    with pytest.raises(DataError) as info:
         read_image_native(tmp_path / "bad.png")
+    assert fragment in str(info.value) and len(str(info.value).splitlines()) == 1, info.value
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -135,7 +181,7 @@ def image_zoo(folder: Path) -> dict[str, tuple[str, np.ndarray]]:
         if name.endswith(".tif"):
             tifffile.imwrite(folder / name, samples, photometric="rgb")
         elif samples.dtype == np.uint16 and samples.shape[2] > 1:
-            (folder / name).write_bytes(encode_png(samples))
+            write_png16(folder / name, samples)
         else:
             Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples).save(folder / name)
     palette = Image.fromarray(rgb8).quantize(16)
@@ -156,8 +202,7 @@ def test_reader_keeps_bit_depth_alpha_and_grey(tmp_path: Path) -> None:
     for name, (mode, samples) in zoo.items():
         image = read_image_native(tmp_path / name)
         assert image.mode == mode, name
-        planes = image.color[..., None] if image.is_grey else image.color
-        got = planes if image.alpha is None else np.concatenate([planes, image.alpha[..., None]], axis=2)
+        got = samples_of(image)
         assert got.dtype == samples.dtype and np.array_equal(got, samples.reshape(got.shape)), name
 
 
@@ -219,8 +264,7 @@ def test_every_kind_round_trips_through_bicubic(tmp_path: Path, capsys: pytest.C
         result = read_image_native(out / f"{Path(name).stem}_x2_bicubic.png")
         assert result.mode == mode, name
         assert result.color.shape[:2] == (2 * samples.shape[0], 2 * samples.shape[1]), name
-        planes = result.color[..., None] if result.is_grey else result.color
-        got = planes if result.alpha is None else np.concatenate([planes, result.alpha[..., None]], axis=2)
+        got = samples_of(result)
         # bicubic is linear: every channel (alpha included) is the MATLAB bicubic of the input's, in its own depth;
         # a 16-bit image computed through 8 bits would be off by up to 128 here
         diff = np.abs(got.astype(np.int64) - ref_bicubic(samples, 2).astype(np.int64))

@@ -27,7 +27,7 @@ from torch import nn
 from ..complexity import count_macs
 from ..data import load_benchmark
 from ..errors import ConfigError
-from ..evaluate import pick_device, super_resolve
+from ..evaluate import official_forward, pick_device, super_resolve
 from ..imageio import atomic_path, atomic_torch_save
 from ..metrics import evaluate_pair
 from ..models import create_model, get_model_entry
@@ -47,13 +47,15 @@ class TrainOutput:
 
 
 def validate(model: nn.Module, model_name: str, scale: int, pairs: list, device: torch.device) -> float:
-    """Mean Y-PSNR over benchmark ``pairs`` under the standard protocol (SR quantised to uint8)."""
+    """Mean Y-PSNR over benchmark ``pairs`` under the standard protocol (SR quantised to uint8), with the model's
+    official test forward when it has one (CSNLN's chopping: whole-image attention would not fit in memory)."""
     entry = get_model_entry(model_name)
     was_training = model.training
     model.eval()
     select_scale(model, scale)
-    psnr = [evaluate_pair(super_resolve(entry, model, p.lr, scale, device), p.hr, scale, compute_ssim=False).psnr
-            for p in pairs]
+    forward = official_forward(entry, scale)
+    psnr = [evaluate_pair(super_resolve(entry, model, p.lr, scale, device, forward=forward), p.hr, scale,
+                          compute_ssim=False).psnr for p in pairs]
     model.train(was_training)
     return float(np.mean(psnr))
 
