@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,7 +201,7 @@ def train(
     if start == 0 and rank == 0:
         result = checkpoint_and_report(0, 0.0, "running")
     bar = tqdm(total=recipe.iters, initial=start, disable=not progress or rank != 0,
-               desc=f"train {recipe.model} x{recipe.scale}")
+               desc=f"train {recipe.model} x{recipe.scale}", mininterval=0.5 if sys.stderr.isatty() else 30.0)
     t0 = time.perf_counter() - seconds0
     for it in range(start, recipe.iters):
         lr = lr_at(recipe, it)
@@ -213,7 +214,8 @@ def train(
         running = stats["loss"] if math.isnan(running) else 0.95 * running + 0.05 * stats["loss"]
         if rank == 0:
             bar.update(1)
-            bar.set_postfix(loss=f"{running:.3g}", psnr=f"{history[-1]['val_psnr']:.2f}" if history else "-")
+            bar.set_postfix(loss=f"{running:.3g}", psnr=f"{history[-1]['val_psnr']:.2f}" if history else "-",
+                            refresh=False)
             if out and done % recipe.log_every == 0:
                 _append_log(out / "log.csv", {"iteration": done, "seconds": round(time.perf_counter() - t0, 2),
                                               "lr": lr, "loss": stats["loss"]})

@@ -227,10 +227,10 @@ QUICK: dict[str, Recipe] = {
                         **_QUICK_SLOW),
     "srgan": replace(PAPER["srgan"], model_options=(("nf", 32), ("nb", 4)), disc_options=(("nf", 16), ("fc", 128)),
                      hr_patch=64, content_loss="l1", adv_weight=5e-3,
-                     **{**_QUICK, "iters": 800, "val_every": 200, "lr_milestones": (600,)}),
+                     **{**_QUICK, "iters": 800, "val_every": 400, "lr_milestones": (600,)}),
     "dan": replace(PAPER["dan"], model_options=(("nf", 16), ("nb", 4)), hr_patch=32, batch_size=16,
                    blur_sigma=(0.2, 1.2), ema=0.99,  # the unrolled model is noisy this early: average the weights
-                   **{**_QUICK, "iters": 1000, "val_every": 250, "lr_milestones": (750,)}),
+                   **{**_QUICK, "iters": 1000, "val_every": 500, "lr_milestones": (750,)}),
 }
 
 PRESETS: dict[str, dict[str, Recipe]] = {"paper": PAPER, "quick": QUICK}
