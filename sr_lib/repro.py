@@ -130,6 +130,8 @@ def prepare(model: str, scale: int, preset: str, iters: int | None = None, seed:
             return False
 
     recipe = get_recipe(model, preset, scale, **({"iters": iters} if iters else {}), seed=seed)
+    if recipe.val_every * 4 > recipe.iters:  # a shortened run still draws a curve: validate about four times
+        recipe = replace(recipe, val_every=max(1, recipe.iters // 4))
     notice = None
     if not all(present(s) for s in recipe.train_sets):
         recipe = replace(recipe, train_sets=("Demo",))
