@@ -29,7 +29,7 @@ from typing import Any, Literal, Mapping, Sequence, cast
 
 import torch
 
-from .errors import ConfigError, DataError, WeightsError
+from .errors import ConfigError, WeightsError
 from .results import provenance_line, read_results
 from .tables import markdown_table
 
@@ -161,16 +161,9 @@ def _results_dir() -> Path | None:
 
 
 def _find_sets(sets: Sequence[str], data_dir: Path | None) -> dict[str, bool]:
-    from .data import resolve_dataset
+    from .data import is_present
 
-    found = {}
-    for name in sets:
-        try:
-            resolve_dataset(name, data_dir)
-            found[name] = True
-        except DataError:
-            found[name] = False
-    return found
+    return {name: is_present(name, data_dir) for name in sets}
 
 
 def _find_weights(models: Sequence[str], weights_dir: Path | None) -> dict[WeightsKey, Path | None]:

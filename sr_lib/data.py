@@ -122,6 +122,15 @@ def resolve_dataset(name: str, data_dir: str | Path | None = None) -> Path:
     raise DataError(f"data set {info.name} not found (searched {', '.join(searched)}); {hint} or pass --data-dir")
 
 
+def is_present(name: str, data_dir: str | Path | None = None) -> bool:
+    """Whether :func:`resolve_dataset` finds set ``name`` (no download, no error)."""
+    try:
+        resolve_dataset(name, data_dir)
+    except DataError:
+        return False
+    return True
+
+
 def hr_files(folder: Path) -> list[Path]:
     files = sorted(p for p in (folder / "HR").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:

@@ -15,7 +15,6 @@ from torch import nn
 
 from .errors import ConfigError
 from .imageio import atomic_path
-from .provenance import file_hashes
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "book" / "reproduce.ipynb"
 
@@ -94,11 +93,10 @@ def evaluate_run(run_dir: str | Path, model: nn.Module, datasets: Sequence[str],
     result = read_results(path)
     name, scale = result["model"], int(result["scale"])
     evaluation: dict[str, Any] = {}
-    files: list[Path] = []
     for protocol in dict.fromkeys([reference_protocol(name), "standard"]):
         res = evaluate_model(name, scale, list(datasets), None, data_dir, protocol, device, model=model)
         evaluation[protocol] = {ds: {k: r[k] for k in ("psnr", "ssim", "images")} for ds, r in res["datasets"].items()}
-        files += [Path(f) for f in res["provenance"]["data_sha256"]]
+        result["provenance"]["data_sha256"].update(res["provenance"]["data_sha256"])
     result["evaluation"] = evaluation
     try:
         weights = resolve_weights(name, scale, weights_dir)
@@ -108,7 +106,6 @@ def evaluate_run(run_dir: str | Path, model: nn.Module, datasets: Sequence[str],
         res = evaluate_model(name, scale, list(datasets), weights, data_dir, reference_protocol(name), device)
         result["official"] = {"weights": Path(weights).name, "sha256": res["provenance"]["config"]["weights_sha256"],
                               "psnr": {ds: r["psnr"] for ds, r in res["datasets"].items()}}
-    result["provenance"]["data_sha256"].update(file_hashes(f for f in files if f.is_file()))
     return write_results(path, result, device=device)
 
 
@@ -119,15 +116,11 @@ def prepare(model: str, scale: int, preset: str, iters: int | None = None, seed:
     Without the training sets (T91 + BSD200) the run trains on the embedded Demo photos, and without Set5 it is
     evaluated on them: a demonstration of the pipeline, not comparable with the paper.
     """
-    from .data import resolve_dataset
-    from .errors import DataError
+    from .data import is_present
     from .train import get_recipe
 
     def present(name: str) -> bool:
-        try:
-            return resolve_dataset(name, data_dir) is not None
-        except DataError:
-            return False
+        return is_present(name, data_dir)
 
     recipe = get_recipe(model, preset, scale, **({"iters": iters} if iters else {}), seed=seed)
     if recipe.val_every * 4 > recipe.iters:  # a shortened run still draws a curve: validate about four times

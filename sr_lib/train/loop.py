@@ -34,9 +34,9 @@ from ..metrics import evaluate_pair
 from ..models import create_model, get_model_entry
 from ..results import write_results
 from ..weights import load_into, read_checkpoint, read_state_dict
-from .patches import Batch, PatchSampler
+from .patches import PatchSampler
 from .recipes import Recipe, as_dict, lr_at, structural_diff
-from .steps import GANStep, SupervisedStep, select_scale
+from .steps import GANStep, SupervisedStep, select_scale, unwrap
 
 LOG_FIELDS = ("iteration", "seconds", "lr", "loss")
 
@@ -112,7 +112,7 @@ def _networks(step: SupervisedStep | GANStep) -> dict[str, nn.Module]:
     nets = {"model": step.model}
     if isinstance(step, GANStep):
         nets["discriminator"] = step.discriminator
-    return {k: v.module if isinstance(v, nn.parallel.DistributedDataParallel) else v for k, v in nets.items()}
+    return {k: unwrap(v) for k, v in nets.items()}
 
 
 def train(

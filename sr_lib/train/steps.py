@@ -39,13 +39,14 @@ def pixel_loss(kind: str, out: Tensor, target: Tensor) -> Tensor:
     raise ConfigError(f"unknown pixel loss '{kind}' (l1 or mse)")
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> nn.Module:
+    """The network inside a DDP wrapper (or the network itself)."""
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 def select_scale(model: nn.Module, scale: int) -> None:
     """Multi-scale networks (MDSR) run the branch of ``scale``; single-scale ones ignore this."""
-    net = _unwrap(model)
+    net = unwrap(model)
     if hasattr(net, "set_scale"):
         net.set_scale(scale)
 
