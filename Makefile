@@ -10,7 +10,7 @@ ITERS ?=
 DATA ?= $(SR_DATA_DIR)
 WEIGHTS ?= $(SR_WEIGHTS_DIR)
 
-.PHONY: install book test repro results quick-runs verify-results clean
+.PHONY: install book test repro results quick-runs studies league verify-results clean
 
 install:  ## sr_lib with the book and test extras; torch only if it is not importable yet (Colab keeps its own)
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install "torch>=2.2"
@@ -55,6 +55,19 @@ quick-runs: install  ## train each family's quick recipe (a few CPU minutes each
 	for ms in $(QUICK_RUNS); do m=$${ms%:*}; s=$${ms#*:}; out=results/train/$${m}_x$${s}_quick_s0; rm -rf $$out; \
 	  $(PYTHON) -m sr_lib.cli train --model $$m --scale $$s --preset quick --out $$out --data-dir $(DATA) \
 	  || exit 1; done
+
+# The chapters' multi-seed experiments (sr_lib/train/studies.py): background hours on 2 CPU cores, resumable (run the
+# target again after an interruption), from a clean commit so that every results file names the code it ran.
+STUDIES ?= --all-studies
+studies: install  ## train + evaluate every missing seed of the chapters' studies into results/studies/
+	@test -n "$(DATA)" || { echo "make studies needs SR_DATA_DIR"; exit 2; }
+	@$(PYTHON) -m sr_lib.results clean-commit >/dev/null
+	$(PYTHON) -m sr_lib.cli experiments run $(STUDIES) --data-dir $(DATA)
+
+league: install  ## train + evaluate every missing seed of the equal-compute league into results/league/
+	@test -n "$(DATA)" || { echo "make league needs SR_DATA_DIR"; exit 2; }
+	@$(PYTHON) -m sr_lib.results clean-commit >/dev/null
+	$(PYTHON) -m sr_lib.cli experiments run --league --data-dir $(DATA)
 
 verify-results: install  ## re-run every committed evaluation results file; print each difference (exit 1 if any)
 	$(PYTHON) -m sr_lib.results verify results/*.json $(if $(DATA),--data-dir $(DATA)) \

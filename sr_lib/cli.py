@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import SRLibError
+from .errors import ConfigError, SRLibError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -99,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", type=Path)
     t.add_argument("--device", default="auto")
 
+    x = sub.add_parser("experiments", help="the chapters' multi-seed studies and the equal-compute league")
+    x.add_argument("action", choices=["list", "run"], help="list: the studies and league entries; run: train and "
+                   "evaluate every missing seed (interrupted runs resume)")
+    x.add_argument("--study", action="append", default=[], help="repeatable: a study name (see list)")
+    x.add_argument("--all-studies", action="store_true")
+    x.add_argument("--league", action="store_true", help="the league entries")
+    x.add_argument("--root", type=Path, default=Path("results"), help="results root (default results/)")
+    x.add_argument("--data-dir", type=Path)
+
     r = sub.add_parser("repro", help="train + evaluate any family through the parametrised reproduction notebook")
     r.add_argument("--model", required=True)
     r.add_argument("--scale", type=_positive_int, required=True)
@@ -138,7 +147,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_model
     from .imageio import atomic_write_json
 
-    from .errors import ConfigError
 
     implied = {"uint8": "standard", "float": "float", None: None}[args.lr_precision]
     if args.protocol and implied and args.protocol != implied:
@@ -227,7 +235,6 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_weights(args: argparse.Namespace) -> int:
     from . import hub
-    from .errors import ConfigError
 
     if args.action == "list":
         for r in hub.availability(args.weights_dir, kind=None if args.aux else "model"):
@@ -263,11 +270,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     recipe = with_settings(get_recipe(args.model, args.preset, args.scale, **overrides), args.set).check()
     out = args.out or Path("runs") / f"{recipe.model}_x{recipe.scale}_{recipe.preset}_s{recipe.seed}"
     run = train(recipe, out, resume=args.resume, device=args.device, data_dir=args.data_dir, log=print)
+    if run.result.get("status") == "diverged":
+        print(f"sr-lib: error: the run diverged (inf/NaN loss) at iteration {run.result['final']['iteration']}; "
+              f"run folder {out}", file=sys.stderr)
+        return 1
     if run.result:  # rank 0
         final = run.result["final"]
         print(f"final {final['val_set']} x{recipe.scale}: {final['val_psnr']:.2f} dB (bicubic "
               f"{final['bicubic_psnr']:.2f}) after {final['iteration']} iterations, {final['seconds']:.0f} s; "
               f"run folder {out}")
+    return 0
+
+
+def _cmd_experiments(args: argparse.Namespace) -> int:
+    from .train import studies
+
+    names = list(studies.STUDIES) if args.all_studies else args.study
+    if args.action == "list":
+        for s in studies.STUDIES.values():
+            print(f"{s.name:20s} {s.chapter:8s} {', '.join(s.arms)}: {s.claim}")
+        for arm in studies.experiment_arms(league=True):
+            print(f"{arm.name:20s} league   {arm.recipe.iters} iterations x2, seeds {studies.SEEDS}")
+        return 0
+    if not names and not args.league:
+        raise ConfigError("nothing to run: give --study NAME, --all-studies or --league")
+    studies.run_experiments(names, args.league, args.root, args.data_dir)
     return 0
 
 
@@ -281,7 +308,7 @@ def _cmd_repro(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"models": _cmd_models, "eval": _cmd_eval, "upscale": _cmd_upscale, "downscale": _cmd_downscale,
-             "data": _cmd_data, "weights": _cmd_weights, "train": _cmd_train, "repro": _cmd_repro}
+             "data": _cmd_data, "weights": _cmd_weights, "train": _cmd_train, "experiments": _cmd_experiments, "repro": _cmd_repro}
 
 if __name__ == "__main__":
     sys.exit(main())

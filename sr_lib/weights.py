@@ -67,7 +67,7 @@ def unwrap_state_dict(obj: object, source: str | Path = "checkpoint") -> dict[st
     pickled module read by the restricted unpickler (``{'model': <inert module>}``); ``module.`` prefixes dropped."""
     from .safe_pickle import InertObject, inert_module_state_dict
 
-    while isinstance(obj, Mapping) and not any(isinstance(v, Tensor) for v in obj.values()):
+    while isinstance(obj, Mapping):  # a training checkpoint also holds tensors beside its weights (torch_rng)
         inner = next((obj[k] for k in _WRAPPER_KEYS if k in obj and isinstance(obj[k], (Mapping, InertObject))), None)
         if inner is None:
             break

@@ -50,7 +50,7 @@ def test_paper_recipes_pin_the_published_numbers() -> None:
     """Each value as read in papers/training_recipes.md (source keys in sr_lib/train/recipes.py)."""
     v = PAPER["vdsr"]
     assert (v.batch_size, v.optimizer, v.momentum, v.weight_decay, v.lr, v.iters) == (64, "sgd", 0.9, 1e-4, 0.1, 9960)
-    assert v.lr_gamma == 0.1 and len(v.lr_milestones) == 3 and v.multiscale == "item" and v.loss == "mse"
+    assert v.lr_gamma == 0.1 and len(v.lr_milestones) == 3 and v.multiscale == "item" and v.loss == "euclidean"
     e = PAPER["edsr"]
     assert (e.hr_patch // 2, e.batch_size, e.lr, e.betas, e.eps, e.loss) == (48, 16, 1e-4, (0.9, 0.999), 1e-8, "l1")
     assert e.lr_milestones == (200_000,) and e.lr_gamma == 0.5 and e.iters == 1_000_000
@@ -65,7 +65,7 @@ def test_paper_recipes_pin_the_published_numbers() -> None:
     assert (d.batch_size, d.lr, d.betas, d.iters, d.lr_milestones, d.loss, d.degradation) == \
         (64, 4e-4, (0.9, 0.99), 400_000, (200_000,), "model", "gaussian")
     s = PAPER["srcnn"]
-    assert (s.batch_size, s.optimizer, s.lr, s.loss, s.train_sets) == (128, "sgd", 1e-4, "mse", ("T91",))
+    assert (s.batch_size, s.optimizer, s.lr, s.loss, s.train_sets) == (128, "sgd", 1e-4, "euclidean", ("T91",))
 
 
 def test_learning_rate_is_a_function_of_the_iteration() -> None:

@@ -48,7 +48,8 @@ class MeanShift(nn.Conv2d):
 
 
 class ResBlock(nn.Module):
-    """EDSR residual block without batch norm: ``x + res_scale * conv(act(conv(x)))`` (EDSR paper, Fig. 2)."""
+    """EDSR residual block ``x + res_scale * conv(act(conv(x)))`` (EDSR paper, Fig. 2). ``bn=True`` inserts batch
+    norm after each convolution, the SRResNet block EDSR removed (the official ``common.ResBlock`` option)."""
 
     def __init__(
         self,
@@ -57,13 +58,17 @@ class ResBlock(nn.Module):
         res_scale: float = 1.0,
         act: nn.Module | None = None,
         bias: bool = True,
+        bn: bool = False,
     ) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            default_conv(n_feats, n_feats, kernel_size, bias=bias),
-            act if act is not None else nn.ReLU(True),
-            default_conv(n_feats, n_feats, kernel_size, bias=bias),
-        )
+        layers: list[nn.Module] = []
+        for i in range(2):  # official order: conv, [bn], act, conv, [bn]
+            layers.append(default_conv(n_feats, n_feats, kernel_size, bias=bias))
+            if bn:
+                layers.append(nn.BatchNorm2d(n_feats))
+            if i == 0:
+                layers.append(act if act is not None else nn.ReLU(True))
+        self.body = nn.Sequential(*layers)
         self.res_scale = res_scale
 
     def forward(self, x: Tensor) -> Tensor:

@@ -83,6 +83,7 @@ class EDSR(nn.Module):
 
     scale: upscaling factor (2^n or 3). n_resblocks / n_feats / res_scale: 32 / 256 / 0.1 for EDSR,
     16 / 64 / 1.0 for EDSR-baseline. rgb_range: the value of white (255 for the released models).
+    bn: batch norm in every residual block (the SRResNet block; EDSR Sec. 3.1 removes it, the ablation restores it).
     """
 
     def __init__(
@@ -92,6 +93,7 @@ class EDSR(nn.Module):
         n_feats: int = 64,
         res_scale: float = 1.0,
         rgb_range: float = 255.0,
+        bn: bool = False,
     ) -> None:
         super().__init__()
         if n_resblocks < 0 or n_feats < 1:
@@ -104,7 +106,7 @@ class EDSR(nn.Module):
         self.add_mean = MeanShift(rgb_range, sign=1)
         self.head = nn.Sequential(default_conv(3, n_feats, 3))
         self.body = nn.Sequential(
-            *[ResBlock(n_feats, 3, res_scale=res_scale) for _ in range(n_resblocks)],
+            *[ResBlock(n_feats, 3, res_scale=res_scale, bn=bn) for _ in range(n_resblocks)],
             default_conv(n_feats, n_feats, 3),
         )
         self.tail = nn.Sequential(_upsampler(scale, n_feats), default_conv(n_feats, 3, 3))

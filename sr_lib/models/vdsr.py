@@ -78,9 +78,11 @@ class VDSR(nn.Module):
     depth: number of convolution layers (paper: 20, i.e. ``depth - 2`` middle blocks).
     n_feats: width of the hidden layers (paper: 64).
     bias: convolutions with biases (the paper) or without (twtygqyy/pytorch-vdsr, the default).
+    residual: add the input to the output (the paper); ``False`` is the non-residual network of the paper's
+        convergence comparison (Sec. 4.2, Fig. 4), which must predict the whole HR image.
     """
 
-    def __init__(self, depth: int = 20, n_feats: int = 64, bias: bool = False) -> None:
+    def __init__(self, depth: int = 20, n_feats: int = 64, bias: bool = False, residual: bool = True) -> None:
         super().__init__()
         if depth < 2:
             raise ConfigError(f"VDSR needs at least 2 convolution layers, got depth={depth}")
@@ -89,10 +91,11 @@ class VDSR(nn.Module):
         self.input = nn.Conv2d(1, n_feats, 3, padding=1, bias=bias)
         self.output = nn.Conv2d(n_feats, 1, 3, padding=1, bias=bias)
         self.relu = nn.ReLU(inplace=True)
+        self.residual = residual
 
     def forward(self, x: Tensor) -> Tensor:
-        residual = self.output(self.residual_layer(self.relu(self.input(x))))
-        return residual + x  # global residual learning (paper Sec. 3.2)
+        out = self.output(self.residual_layer(self.relu(self.input(x))))
+        return out + x if self.residual else out  # global residual learning (paper Sec. 3.2)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -85,8 +85,11 @@ def _build(recipe: Recipe, device: torch.device) -> tuple[nn.Module, SupervisedS
     entry = get_model_entry(recipe.model)
     torch.manual_seed(recipe.seed)
     model = entry.create(recipe.scale, recipe.options)
-    if recipe.init_from:
-        load_into(model, read_state_dict(recipe.init_from), recipe.init_from)
+    if recipe.init_from:  # strict, except the parameters the recipe names (they keep their initialisation)
+        skip = recipe.init_skip
+        state = {k: v for k, v in read_state_dict(recipe.init_from).items() if not k.startswith(skip)}
+        state.update({k: v for k, v in model.state_dict().items() if skip and k.startswith(skip)})
+        load_into(model, state, recipe.init_from)
     elif entry.load_aux_buffers:  # e.g. DAN's PCA matrix (hash-checked through the hub)
         entry.load_aux_buffers(model, None, True)
     model = model.to(device).train()
@@ -211,6 +214,12 @@ def train(
                 for k, v in _networks(step)["model"].state_dict().items():
                     ema[k].copy_(v) if not v.is_floating_point() else ema[k].lerp_(v, 1.0 - recipe.ema)
         done = it + 1
+        if not math.isfinite(stats["loss"]):  # diverged: nothing left to learn from; say so and stop
+            if rank == 0:
+                result = _report_divergence(out, result, recipe, history, done, time.perf_counter() - t0, dev)
+                if log:
+                    log(f"iteration {done}: the loss is {stats['loss']}; the run diverged and stops")
+            break
         running = stats["loss"] if math.isnan(running) else 0.95 * running + 0.05 * stats["loss"]
         if rank == 0:
             bar.update(1)
@@ -230,6 +239,17 @@ def train(
     if ema is not None:
         eval_model.load_state_dict(ema)
     return TrainOutput(eval_model.eval(), result)
+
+
+def _report_divergence(out: Path | None, result: dict[str, Any], recipe: Recipe, history: list[dict[str, Any]],
+                       iteration: int, seconds: float, device: torch.device) -> dict[str, Any]:
+    """``result.json`` of a run whose loss became inf/NaN at ``iteration`` (status ``diverged``, no PSNR)."""
+    result = {**result, "kind": "train", "model": recipe.model, "scale": recipe.scale, "preset": recipe.preset,
+              "seed": recipe.seed, "recipe": as_dict(recipe), "history": history, "status": "diverged",
+              "final": {**result.get("final", {}), "iteration": iteration, "val_psnr": None,
+                        "seconds": round(seconds, 2), "diverged_at": iteration}}
+    result.pop("provenance", None)
+    return write_results(out / "result.json", result, device=device) if out else result
 
 
 def _trim_log(path: Path, iteration: int) -> None:

@@ -27,6 +27,7 @@ class Recipe:
     multiscale: Literal["batch", "item"] = "batch"  # MDSR: one scale per batch; VDSR: scales mixed in a batch
     model_options: tuple[tuple[str, Any], ...] = ()  # constructor options of the family (scaled-down models)
     init_from: str | None = None  # a checkpoint to start from (EDSR x3/x4 from x2, SRGAN from SRResNet)
+    init_skip: tuple[str, ...] = ()  # parameter-name prefixes not taken from init_from (EDSR x4 from x2: "tail.")
     update: Literal["supervised", "gan"] = "supervised"
     # data
     train_sets: tuple[str, ...] = ("T91", "BSD200")
@@ -46,7 +47,7 @@ class Recipe:
     weight_decay: float = 0.0
     lr_milestones: tuple[int, ...] = ()  # the learning rate is multiplied by lr_gamma at each of these iterations
     lr_gamma: float = 0.5
-    loss: Literal["l1", "mse", "model"] = "l1"  # "model": the registry entry's own training loss
+    loss: Literal["l1", "mse", "euclidean", "model"] = "l1"  # "model": the registry entry's own training loss
     clip_norm: float | None = None  # clip the global gradient norm
     clip_adjustable: float | None = None  # VDSR: clip each gradient to [-theta / lr, theta / lr]
     ema: float | None = None  # decay of an exponential moving average of the weights (evaluated instead)
@@ -88,6 +89,8 @@ class Recipe:
             raise ConfigError(f"model '{self.model}' declares no training loss of its own; use loss=l1 or mse")
         if self.update == "gan" and entry.input.color != "rgb":
             raise ConfigError("the GAN update rule needs an RGB model")
+        if self.init_skip and not self.init_from:
+            raise ConfigError("init_skip names parameters not taken from init_from, but init_from is not set")
         if self.degradation == "gaussian" and entry.input.pre_upsample:
             raise ConfigError("Gaussian-blur degradation is implemented for LR-input models")
         return self
@@ -168,13 +171,14 @@ _QUICK_SLOW = {**_QUICK, "iters": 1200, "val_every": 300, "lr_milestones": (900,
 PAPER: dict[str, Recipe] = {
     "srcnn": Recipe(model="srcnn", train_sets=("T91",),  # 91 images [S]
                     hr_patch=33,  # 33x33 sub-images of the interpolated image [S]
-                    batch_size=128, optimizer="sgd", momentum=0.9, lr=1e-4, loss="mse",  # [S]
+                    batch_size=128, optimizer="sgd", momentum=0.9, lr=1e-4, loss="euclidean",  # Caffe [S]
                     iters=15_000_000),  # max_iter [S]
     "vdsr": Recipe(model="vdsr", scales=(2, 3, 4), multiscale="item",  # scales mixed in a batch [V Training]
                    hr_patch=41,  # 41x41 sub-images of the interpolated image [V]
                    batch_size=64, optimizer="sgd", momentum=0.9, weight_decay=1e-4, lr=0.1,  # [V Training Params]
                    lr_milestones=(2490, 4980, 7470), lr_gamma=0.1,  # /10 every 20 epochs of 124.5 it [V]
-                   iters=9960, loss="mse", clip_adjustable=0.4),  # 80 epochs [V]; theta not given: 0.4 (pytorch-vdsr)
+                   iters=9960, loss="euclidean",  # 80 epochs [V]; 1/2 ||r - f(x)||^2 per sub-image [V Training]
+                   clip_adjustable=0.4),  # theta is not given in [V]: 0.4 as in pytorch-vdsr
     "edsr-baseline": Recipe(model="edsr-baseline", hr_patch=96, iters=300_000, **_EDSR_CODE),  # 48 LR [E-P 4.2]
     "edsr": Recipe(model="edsr", hr_patch=96, iters=1_000_000, **_EDSR_CODE),  # 10^6 updates [E-P 4.5]
     "mdsr": Recipe(model="mdsr", scales=(2, 3, 4), multiscale="batch", hr_patch=96, iters=650_000,
@@ -201,10 +205,10 @@ PAPER: dict[str, Recipe] = {
 
 QUICK: dict[str, Recipe] = {
     # Two CPU cores, a few minutes; T91 only, scaled-down models, Adam 1e-3 halved late.
-    "srcnn": replace(PAPER["srcnn"], hr_patch=32, batch_size=16, optimizer="adam", lr=1e-3, iters=3000,
+    "srcnn": replace(PAPER["srcnn"], hr_patch=32, batch_size=16, optimizer="adam", lr=1e-3, iters=3000, loss="mse",
                      lr_milestones=(1500, 2500), val_every=500, log_every=50),
     "vdsr": replace(PAPER["vdsr"], scales=(), model_options=(("depth", 8), ("n_feats", 32)), hr_patch=36,
-                    batch_size=16, optimizer="adam", lr=1e-3, weight_decay=0.0, clip_adjustable=None,
+                    batch_size=16, optimizer="adam", lr=1e-3, weight_decay=0.0, clip_adjustable=None, loss="mse",
                     clip_norm=1.0, iters=1500, lr_milestones=(1000,), lr_gamma=0.5, val_every=250, log_every=25,
                     train_sets=("T91",)),
     "edsr-baseline": replace(PAPER["edsr-baseline"], model_options=(("n_feats", 32), ("n_resblocks", 4)),

@@ -1,0 +1,333 @@
+"""The book's multi-seed experiments: the papers' claims at small scale, and the equal-compute league.
+
+An :class:`Arm` is one recipe trained with each of several seeds into ``<root>/<group>/<arm>/s<seed>/`` (the layout of
+``sr-lib train``: ``last.pt``, ``result.json``, ``log.csv``) and then evaluated on test sets
+(``eval_x<scale>.json``, written with provenance by :func:`sr_lib.results.write_results`). A :class:`Study` is one
+claim of a paper: a few arms compared on the same metric (chapters 3 and 4 explain each). The league
+(:data:`LEAGUE_BUDGET_MACS`) trains every chapter's family, in its small configuration, for the same number of
+training multiply-accumulates on the same data with the same seeds, so that the budget does not depend on the machine.
+
+``run_experiments`` trains and evaluates whatever is missing, resuming interrupted runs exactly (``make studies``,
+``make league``); everything else here only reads the files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..provenance import sha256_file
+from ..results import ResultsError, read_results, write_results
+from .recipes import Recipe, get_recipe
+
+#: Seeds of every study and league entry.
+SEEDS: tuple[int, ...] = (0, 1, 2)
+#: Statuses of a finished training run (a diverged run is finished: it is reported, not retried).
+FINISHED = ("complete", "diverged")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One configuration of a study (or one league entry), trained once per seed."""
+
+    name: str  # folder name, unique across groups
+    label: str  # what tables and plots call it
+    recipe: Recipe  # trained with ``seed`` replaced
+    group: str = "studies"  # "studies" or "league": the folder under the results root
+    eval_scales: tuple[int, ...] = ()  # scales evaluated after training; () = the recipe's scale
+    eval_sets: tuple[str, ...] = ("Set5", "Set14")
+    init_arm: str | None = None  # the same seed's final weights of this arm initialise the run (EDSR x4 from x2)
+    init_skip: tuple[str, ...] = ()  # parameters not taken from them (``Recipe.init_skip``)
+    self_ensemble: bool = False  # also evaluate the x8 geometric self-ensemble (EDSR+)
+
+    @property
+    def scales(self) -> tuple[int, ...]:
+        return self.eval_scales or (self.recipe.scale,)
+
+
+@dataclass(frozen=True)
+class Study:
+    """A paper's claim, tested by comparing ``arms`` (all trained with :data:`SEEDS`)."""
+
+    name: str
+    chapter: str
+    claim: str
+    arms: tuple[str, ...]
+
+
+# ------------------------------------------------------------------------------------------------ chapter 3: VDSR
+# A narrow VDSR (32 channels) trained on the paper's 291 images (T91 + BSD200), 41x41 sub-images, batch 16, with the
+# quick preset's optimiser (Adam 1e-3, halved at 75%); the clipping study uses the paper's own optimiser instead.
+_DATA = dict(train_sets=("T91", "BSD200"), val_every=200, log_every=50)
+_VDSR = dict(_DATA, hr_patch=41, iters=600, lr_milestones=(450,))
+
+
+def _vdsr(depth: int = 10, scale: int = 2, options: dict[str, Any] | None = None, **overrides: Any) -> Recipe:
+    options = {"depth": depth, "n_feats": 32, **(options or {})}
+    return get_recipe("vdsr", "quick", scale, **{**_VDSR, "model_options": tuple(sorted(options.items())),
+                                                 **overrides})
+
+
+_VDSR_SGD = dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, loss="euclidean", clip_norm=None,
+                 iters=300, lr_milestones=())  # the paper's optimiser, loss and learning rate [V Training Params]
+
+# ----------------------------------------------------------------------------------------- chapter 4: EDSR, MDSR
+# EDSR-baseline shrunk to 4 blocks x 32 channels (the quick preset), T91 + BSD200, 48x48 HR patches, Adam 1e-3 halved
+# at 75%.
+_EDSR = dict(_DATA, hr_patch=48, iters=600, lr_milestones=(450,))
+
+
+def _edsr(scale: int = 2, family: str = "edsr-baseline", options: dict[str, Any] | None = None,
+          **overrides: Any) -> Recipe:
+    options = {"n_feats": 32, "n_resblocks": 4, **(options or {})}
+    return get_recipe(family, "quick", scale, **{**_EDSR, "model_options": tuple(sorted(options.items())),
+                                                **overrides})
+
+
+def _wide(res_scale: float) -> Recipe:  # 8 blocks x 64 channels at 50x the paper's learning rate
+    return _edsr(family="edsr", options={"n_feats": 64, "n_resblocks": 8, "res_scale": res_scale}, lr=5e-3, iters=300,
+                 lr_milestones=())
+
+
+_ARMS: list[Arm] = [
+    Arm("vdsr-d5", "5 layers", _vdsr(5)),
+    Arm("vdsr-d10", "10 layers", _vdsr(10)),
+    Arm("vdsr-d20", "20 layers", _vdsr(20)),
+    Arm("vdsr-d10-plain", "10 layers, non-residual", _vdsr(10, options={"residual": False})),
+    Arm("vdsr-d10-x3", "10 layers, trained x3", _vdsr(10, 3)),
+    Arm("vdsr-d10-x4", "10 layers, trained x4", _vdsr(10, 4)),
+    Arm("vdsr-d10-x234", "10 layers, trained x2+x3+x4", _vdsr(10, scales=(2, 3, 4), multiscale="item"),
+        eval_scales=(2, 3, 4)),
+    Arm("vdsr-sgd-clip", "SGD lr 0.1, adjustable clipping", _vdsr(10, **_VDSR_SGD, clip_adjustable=0.4)),
+    Arm("vdsr-sgd-noclip", "SGD lr 0.1, no clipping", _vdsr(10, **_VDSR_SGD, clip_adjustable=None)),
+    Arm("edsr-x2", "no BN, L1", _edsr(), self_ensemble=True),
+    Arm("edsr-x2-bn", "with BN", _edsr(options={"bn": True})),
+    Arm("edsr-x2-l2", "L2 loss", _edsr(loss="mse")),
+    Arm("edsr-x3", "single-scale x3", _edsr(3)),
+    Arm("edsr-x4", "x4 from scratch", _edsr(4)),
+    Arm("edsr-x4-from-x2", "x4 from the x2 weights", _edsr(4), init_arm="edsr-x2",
+        init_skip=("tail.0.2",)),  # the second x2 upsampling stage is new; everything else starts from x2
+    Arm("mdsr-x234", "MDSR, x2+x3+x4", get_recipe("mdsr", "quick", 2, **{
+        **_EDSR, "model_options": (("n_feats", 32), ("n_resblocks", 4)), "iters": 3 * _EDSR["iters"],
+        "lr_milestones": (3 * _EDSR["lr_milestones"][0],)}), eval_scales=(2, 3, 4)),
+    Arm("edsr-wide-rs1", "8 x 64, no residual scaling", _wide(1.0)),
+    Arm("edsr-wide-rs0.1", "8 x 64, residual scaling 0.1", _wide(0.1)),
+]
+
+STUDIES: dict[str, Study] = {s.name: s for s in [
+    Study("vdsr-residual", "03_vdsr", "Residual learning converges much faster than predicting the HR image "
+          "(VDSR Sec. 4.2, Fig. 4).", ("vdsr-d10", "vdsr-d10-plain")),
+    Study("vdsr-depth", "03_vdsr", "Deeper is better: PSNR grows with depth (VDSR Sec. 4.1, Fig. 3).",
+          ("vdsr-d5", "vdsr-d10", "vdsr-d20")),
+    Study("vdsr-multiscale", "03_vdsr", "One network trained on x2, x3 and x4 matches the single-scale networks "
+          "(VDSR Sec. 4.3, Table 2).", ("vdsr-d10-x234", "vdsr-d10", "vdsr-d10-x3", "vdsr-d10-x4")),
+    Study("vdsr-clipping", "03_vdsr", "Adjustable gradient clipping lets a learning rate of 0.1 train without "
+          "exploding gradients (VDSR Sec. 3.2).", ("vdsr-sgd-clip", "vdsr-sgd-noclip")),
+    Study("edsr-bn", "04_edsr", "Removing batch normalisation improves the residual network (EDSR Sec. 3.1).",
+          ("edsr-x2", "edsr-x2-bn")),
+    Study("edsr-loss", "04_edsr", "L1 trains better than L2 (EDSR Sec. 4.2).", ("edsr-x2", "edsr-x2-l2")),
+    Study("edsr-res-scale", "04_edsr", "Residual scaling (0.1) stabilises training of a wide body (EDSR Sec. 3.1).",
+          ("edsr-wide-rs1", "edsr-wide-rs0.1")),
+    Study("edsr-pretrain", "04_edsr", "x4 trains faster and better from the x2 weights (EDSR Sec. 3.2, Fig. 4).",
+          ("edsr-x4-from-x2", "edsr-x4")),
+    Study("mdsr-vs-single", "04_edsr", "One MDSR matches three single-scale models at the same training compute "
+          "(EDSR Sec. 3.3, Table 3).", ("mdsr-x234", "edsr-x2", "edsr-x3", "edsr-x4")),
+    Study("edsr-self-ensemble", "04_edsr", "The x8 geometric self-ensemble adds PSNR at test time (EDSR Sec. 4.3).",
+          ("edsr-x2",)),
+]}
+
+# ----------------------------------------------------------------------------------------------------- the league
+#: Training multiply-accumulates of every league entry (``training_macs_per_iteration`` x iterations): about
+#: 3 minutes of a quick-sized model on 2 CPU cores, so that the whole league (3 seeds x every chapter's family)
+#: trains in about two background hours.
+LEAGUE_BUDGET_MACS = 12 * 10**12
+LEAGUE_SCALE = 2
+LEAGUE_SETS = ("Set5", "Set14", "B100")
+#: The families of the league, in the book's order: each chapter's ``quick`` model (chapters add theirs).
+LEAGUE_FAMILIES: tuple[str, ...] = ("srcnn", "vdsr", "edsr-baseline", "mdsr")
+
+
+def league_recipe(family: str) -> Recipe:
+    """``family``'s quick recipe on T91 + BSD200 at x2, for :data:`LEAGUE_BUDGET_MACS` (learning rate halved at 3/4)."""
+    from .loop import training_macs_per_iteration
+
+    quick = get_recipe(family, "quick", LEAGUE_SCALE, train_sets=("T91", "BSD200"), val_set="Set5")
+    iters = LEAGUE_BUDGET_MACS // training_macs_per_iteration(quick)
+    return replace(quick, preset="league", iters=int(iters), lr_milestones=(int(iters * 3 // 4),),
+                   val_every=max(1, int(iters) // 4), log_every=50)
+
+
+def _league_arms() -> list[Arm]:
+    return [Arm(f"league-{f}", f, league_recipe(f), group="league", eval_sets=LEAGUE_SETS) for f in LEAGUE_FAMILIES]
+
+
+def arms() -> dict[str, Arm]:
+    """Every arm of every study and the league, by name."""
+    return {a.name: a for a in (*_ARMS, *_league_arms())}
+
+
+def get_arm(name: str) -> Arm:
+    table = arms()
+    if name not in table:
+        raise ConfigError(f"unknown experiment arm '{name}'; known: {', '.join(table)}")
+    return table[name]
+
+
+def get_study(name: str) -> Study:
+    if name not in STUDIES:
+        raise ConfigError(f"unknown study '{name}'; known: {', '.join(STUDIES)}")
+    return STUDIES[name]
+
+
+# --------------------------------------------------------------------------------------------------------- running
+def run_dir(root: str | Path, arm: Arm, seed: int) -> Path:
+    return Path(root) / arm.group / arm.name / f"s{seed}"
+
+
+def eval_path(root: str | Path, arm: Arm, seed: int, scale: int, self_ensemble: bool = False) -> Path:
+    return run_dir(root, arm, seed) / f"eval_x{scale}{'_plus' if self_ensemble else ''}.json"
+
+
+def seeded_recipe(root: str | Path, arm: Arm, seed: int) -> Recipe:
+    """``arm``'s recipe for ``seed`` (with the checkpoint of ``init_arm`` for that seed)."""
+    recipe = replace(arm.recipe, seed=seed)
+    if arm.init_arm:
+        last = run_dir(root, get_arm(arm.init_arm), seed) / "last.pt"
+        recipe = replace(recipe, init_from=str(last), init_skip=arm.init_skip)
+    return recipe
+
+
+def _status(root: str | Path, arm: Arm, seed: int) -> str | None:
+    path = run_dir(root, arm, seed) / "result.json"
+    return read_results(path).get("status") if path.is_file() else None
+
+
+def run_arm(arm: Arm, seed: int, root: str | Path = "results", data_dir: str | Path | None = None,
+            log: Callable[[str], None] = print) -> None:
+    """Train (or resume) ``arm`` with ``seed`` unless finished, then write its missing evaluation files."""
+    from ..evaluate import evaluate_model
+    from ..models import create_model
+    from ..weights import load_into, read_state_dict
+    from .loop import train
+
+    out = run_dir(root, arm, seed)
+    if arm.init_arm and _status(root, get_arm(arm.init_arm), seed) != "complete":
+        run_arm(get_arm(arm.init_arm), seed, root, data_dir, log)
+    status = _status(root, arm, seed)
+    if status not in FINISHED:
+        log(f"{arm.name} seed {seed}: {'resuming' if (out / 'last.pt').is_file() else 'training'}")
+        train(seeded_recipe(root, arm, seed), out, resume=(out / "last.pt").is_file(), data_dir=data_dir,
+              progress=False, log=log)
+        status = _status(root, arm, seed)
+    if status != "complete":
+        return
+    recipe = seeded_recipe(root, arm, seed)
+    for scale in arm.scales:
+        for plus in (False, True) if arm.self_ensemble else (False,):
+            path = eval_path(root, arm, seed, scale, plus)
+            if path.is_file():
+                continue
+            model = load_into(create_model(recipe.model, scale, options=recipe.options),
+                              read_state_dict(out / "last.pt"), out / "last.pt")
+            res = evaluate_model(recipe.model, scale, list(arm.eval_sets), data_dir=data_dir, model=model,
+                                 self_ensemble=plus)
+            res.update(kind="eval", arm=arm.name, seed=seed, train_run=str(out / "result.json"))
+            res["provenance"]["config"].update(weights=str(out / "last.pt"),
+                                               weights_sha256=sha256_file(out / "last.pt"))
+            write_results(path, res, device="cpu")
+            log(f"{arm.name} seed {seed} x{scale}{'+' if plus else ''}: " + ", ".join(
+                f"{d} {v['psnr']:.2f} dB" for d, v in res["datasets"].items()))
+
+
+def experiment_arms(studies: Iterable[str] = (), league: bool = False) -> list[Arm]:
+    """The arms of ``studies`` (each once, in order) and, with ``league``, the league entries."""
+    names: list[str] = []
+    for s in studies:
+        names += [a for a in get_study(s).arms if a not in names]
+    if league:
+        names += [a.name for a in _league_arms()]
+    return [get_arm(n) for n in names]
+
+
+def run_experiments(studies: Iterable[str] = (), league: bool = False, root: str | Path = "results",
+                    data_dir: str | Path | None = None, seeds: Iterable[int] = SEEDS,
+                    log: Callable[[str], None] = print) -> None:
+    """Run every missing (arm, seed), seed by seed, so that an interrupted campaign still has whole seeds."""
+    chosen = experiment_arms(studies, league)
+    for seed in seeds:
+        for arm in chosen:
+            run_arm(arm, seed, root, data_dir, log)
+
+
+# --------------------------------------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class ArmRuns:
+    """What the results files of one arm say: per seed, the training result and the evaluations."""
+
+    arm: Arm
+    train: dict[int, dict[str, Any]]  # seed -> result.json
+    evals: dict[tuple[int, int, bool], dict[str, Any]]  # (seed, scale, self-ensemble) -> eval file
+
+    def psnr(self, dataset: str, scale: int | None = None, self_ensemble: bool = False) -> list[float]:
+        """The per-seed PSNR on ``dataset`` (diverged seeds excluded)."""
+        scale = scale or self.arm.scales[0]
+        return [e["datasets"][dataset]["psnr"] for (_, s, plus), e in sorted(self.evals.items())
+                if s == scale and plus == self_ensemble and dataset in e["datasets"]]
+
+    @property
+    def diverged(self) -> list[int]:
+        return [seed for seed, r in self.train.items() if r.get("status") == "diverged"]
+
+
+def load_arm(name: str, root: str | Path = "results") -> ArmRuns:
+    """Every results file of arm ``name`` under ``root`` (seeds with no file are absent)."""
+    arm = get_arm(name)
+    train: dict[int, dict[str, Any]] = {}
+    evals: dict[tuple[int, int, bool], dict[str, Any]] = {}
+    for seed in SEEDS:
+        path = run_dir(root, arm, seed) / "result.json"
+        if path.is_file():
+            train[seed] = read_results(path)
+        for scale in arm.scales:
+            for plus in (False, True):
+                p = eval_path(root, arm, seed, scale, plus)
+                if p.is_file():
+                    evals[seed, scale, plus] = read_results(p)
+    return ArmRuns(arm, train, evals)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1; nan for fewer than 2 values)."""
+    if not values:
+        return math.nan, math.nan
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+
+
+def summary_rows(arm_names: Iterable[str], root: str | Path = "results", datasets: Iterable[str] = ("Set5", "Set14"),
+                 scale: int | None = None, self_ensemble: bool = False) -> list[dict[str, Any]]:
+    """One row per arm: seeds, iterations, training TMACs, diverged seeds and mean +/- std PSNR per data set."""
+    rows = []
+    for name in arm_names:
+        runs = load_arm(name, root)
+        if not runs.train:
+            raise ResultsError(f"no results files for experiment arm '{name}' under {root} (make studies / league)")
+        finals = [r["final"] for r in runs.train.values()]
+        row: dict[str, Any] = {"arm": runs.arm.label, "seeds": len(runs.train),
+                               "iterations": max(f["iteration"] for f in finals),
+                               "train TMACs": max(f.get("train_macs", 0) for f in finals) / 1e12,
+                               "diverged": len(runs.diverged)}
+        for d in datasets:
+            m, s = mean_std(runs.psnr(d, scale, self_ensemble))
+            row[f"{d} PSNR"], row[f"{d} std"] = m, s
+        rows.append(row)
+    return rows
+
+
+def curves(name: str, root: str | Path = "results") -> dict[int, list[dict[str, Any]]]:
+    """Per seed, the validation history of arm ``name`` (iteration, seconds, loss, val_psnr)."""
+    return {seed: r["history"] for seed, r in load_arm(name, root).train.items()}

@@ -1,0 +1,125 @@
+"""The chapters' multi-seed experiments: every arm is a valid recipe, the league spends one budget, and a (tiny)
+campaign trains, evaluates, skips what is finished, chains x2 -> x4 initialisation and reports divergence."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from sr_lib.errors import ConfigError
+from sr_lib.models import create_model
+from sr_lib.results import ResultsError
+from sr_lib.train import get_recipe, studies
+from sr_lib.train.loop import training_macs_per_iteration
+from sr_lib.train.steps import pixel_loss
+
+
+def test_every_study_names_known_arms_and_every_arm_is_a_valid_recipe() -> None:
+    table = studies.arms()
+    for study in studies.STUDIES.values():
+        assert study.arms and all(a in table for a in study.arms), study.name
+        assert study.chapter in ("03_vdsr", "04_edsr") and study.claim.endswith(")."), study.name
+    for arm in table.values():
+        arm.recipe.check()
+        assert arm.recipe.train_sets == ("T91", "BSD200"), arm.name
+        for scale in arm.scales:  # every evaluated scale can be built
+            create_model(arm.recipe.model, scale, options=arm.recipe.options)
+    with pytest.raises(ConfigError, match="unknown study"):
+        studies.get_study("vdsr-nonexistent")
+
+
+def test_studies_change_only_what_they_compare() -> None:
+    """The arms of a study differ from each other only in the fields the claim is about."""
+    from sr_lib.train.recipes import as_dict
+
+    def diff(a: str, b: str) -> set[str]:
+        x, y = as_dict(studies.get_arm(a).recipe), as_dict(studies.get_arm(b).recipe)
+        return {k for k in x if x[k] != y[k]}
+
+    assert diff("vdsr-d10", "vdsr-d10-plain") == {"model_options"}
+    assert diff("vdsr-d5", "vdsr-d20") == {"model_options"}
+    assert diff("vdsr-sgd-clip", "vdsr-sgd-noclip") == {"clip_adjustable"}
+    assert diff("edsr-x2", "edsr-x2-bn") == {"model_options"} and diff("edsr-x2", "edsr-x2-l2") == {"loss"}
+    assert diff("edsr-wide-rs1", "edsr-wide-rs0.1") == {"model_options"}
+    assert diff("edsr-x4", "edsr-x4-from-x2") == set()  # the initialisation is added per seed
+    mdsr, single = studies.get_arm("mdsr-x234").recipe, studies.get_arm("edsr-x2").recipe
+    assert mdsr.iters == 3 * single.iters and mdsr.train_scales == (2, 3, 4)
+
+
+def test_league_entries_spend_the_same_budget() -> None:
+    for family in studies.LEAGUE_FAMILIES:
+        r = studies.league_recipe(family)
+        per_it = training_macs_per_iteration(r)
+        assert 0 <= studies.LEAGUE_BUDGET_MACS - per_it * r.iters < per_it, family
+        assert r.train_sets == ("T91", "BSD200") and r.scale == studies.LEAGUE_SCALE and r.lr_milestones
+
+
+def test_euclidean_loss_is_caffes() -> None:
+    out, target = torch.rand(4, 1, 5, 5), torch.rand(4, 1, 5, 5)
+    expected = ((out - target) ** 2).sum() / 8
+    assert torch.allclose(pixel_loss("euclidean", out, target), expected)
+    assert torch.allclose(pixel_loss("euclidean", out, target), pixel_loss("mse", out, target) * 25 / 2)
+
+
+def _tiny(recipe, **kw):
+    return replace(recipe, train_sets=("Demo",), val_set="Demo", iters=4, val_every=2, log_every=2, batch_size=4,
+                   **kw)
+
+
+@pytest.fixture
+def tiny_arms(monkeypatch: pytest.MonkeyPatch) -> dict[str, studies.Arm]:
+    edsr = dict(model_options=(("n_feats", 8), ("n_resblocks", 1)), hr_patch=24)
+    table = {
+        "t-x2": studies.Arm("t-x2", "x2", _tiny(get_recipe("edsr-baseline", "quick", 2), **edsr), eval_sets=("Demo",),
+                            self_ensemble=True),
+        "t-x4": studies.Arm("t-x4", "x4 from x2", _tiny(get_recipe("edsr-baseline", "quick", 4), **edsr),
+                            eval_sets=("Demo",), init_arm="t-x2", init_skip=("tail.0.2",)),
+        "t-boom": studies.Arm("t-boom", "diverges", _tiny(get_recipe("vdsr", "quick", 2), optimizer="sgd", lr=1e6,
+                              loss="euclidean", clip_norm=None, hr_patch=24,
+                              model_options=(("depth", 3), ("n_feats", 4))), eval_sets=("Demo",)),
+    }
+    monkeypatch.setattr(studies, "arms", lambda: table)
+    return table
+
+
+def test_a_campaign_trains_evaluates_and_skips_what_is_finished(tiny_arms, tmp_path: Path) -> None:
+    lines: list[str] = []
+    studies.run_arm(tiny_arms["t-x4"], 0, tmp_path, log=lines.append)  # trains t-x2 first: its weights start t-x4
+    x2, x4 = studies.run_dir(tmp_path, tiny_arms["t-x2"], 0), studies.run_dir(tmp_path, tiny_arms["t-x4"], 0)
+    assert json.loads((x2 / "result.json").read_text())["status"] == "complete"
+    result = json.loads((x4 / "result.json").read_text())
+    assert result["recipe"]["init_from"] == str(x2 / "last.pt") and result["recipe"]["init_skip"] == ["tail.0.2"]
+    for path in (x2 / "eval_x2.json", x2 / "eval_x2_plus.json", x4 / "eval_x4.json"):
+        res = json.loads(path.read_text())
+        assert res["kind"] == "eval" and res["provenance"]["config"]["weights_sha256"] and "Demo" in res["datasets"]
+    assert json.loads((x2 / "eval_x2_plus.json").read_text())["provenance"]["config"]["self_ensemble"] is True
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")}
+    lines.clear()
+    studies.run_arm(tiny_arms["t-x4"], 0, tmp_path, log=lines.append)
+    assert lines == [] and before == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")}
+    rows = studies.summary_rows(["t-x2", "t-x4"], tmp_path, datasets=("Demo",))
+    assert [r["seeds"] for r in rows] == [1, 1] and [r["iterations"] for r in rows] == [4, 4]
+    assert math.isfinite(rows[0]["Demo PSNR"]) and math.isnan(rows[0]["Demo std"])  # one seed: no std
+    plus = studies.summary_rows(["t-x2"], tmp_path, datasets=("Demo",), self_ensemble=True)[0]["Demo PSNR"]
+    assert plus == json.loads((x2 / "eval_x2_plus.json").read_text())["datasets"]["Demo"]["psnr"]
+
+
+def test_a_diverged_run_is_reported_not_retried(tiny_arms, tmp_path: Path) -> None:
+    lines: list[str] = []
+    studies.run_arm(tiny_arms["t-boom"], 0, tmp_path, log=lines.append)
+    run = studies.run_dir(tmp_path, tiny_arms["t-boom"], 0)
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "diverged" and result["final"]["val_psnr"] is None
+    assert not list(run.glob("eval_*.json")) and any("diverged" in line for line in lines)
+    lines.clear()
+    studies.run_arm(tiny_arms["t-boom"], 0, tmp_path, log=lines.append)
+    assert lines == []
+    row = studies.summary_rows(["t-boom"], tmp_path, datasets=("Demo",))[0]
+    assert row["diverged"] == 1 and math.isnan(row["Demo PSNR"])
+    with pytest.raises(ResultsError, match="no results files"):
+        studies.summary_rows(["t-x2"], tmp_path)
