@@ -181,6 +181,31 @@ def draw_srcnn(config: Any = None, ax: Axes | None = None, title: str | None = N
     return draw_conv_stack(maps, layers, ax=ax, title=title)
 
 
+def draw_vdsr(depth: int = 20, n_feats: int = 64, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """VDSR (Kim et al., Fig. 2): ``depth`` 3x3 convolutions on the bicubic-upscaled Y, predicting the residual
+    ``r = y - x`` that the global skip adds back to the input (Sec. 3.2)."""
+    if depth < 3:
+        raise ConfigError(f"draw_vdsr draws depth >= 3, got {depth}")
+    maps = [
+        FeatureMap(1, "input x\n(bicubic-upscaled LR Y)\nH\u00d7W\u00d71", IMAGE_COLOR),
+        FeatureMap(n_feats, f"{n_feats} maps\nH\u00d7W\u00d7{n_feats}"),
+        FeatureMap(n_feats, f"{n_feats} maps\nH\u00d7W\u00d7{n_feats}"),
+        FeatureMap(1, "residual r = f(x)\nH\u00d7W\u00d71\noutput x + r", IMAGE_COLOR),
+    ]
+    layers = [ConvLayer(3, "input"), ConvLayer(3, f"{depth - 2} x residual_layer"),
+              ConvLayer(3, "output", activation=None)]
+    fig = draw_conv_stack(maps, layers, ax=ax, title=title or f"VDSR: {depth} layers of 3\u00d73 convolutions, "
+                          f"receptive field {2 * depth + 1}\u00d7{2 * depth + 1}; the input is added to the output")
+    axis = fig.axes[0] if ax is None else ax
+    x1 = axis.get_xlim()[1] - 2.3
+    axis.add_patch(FancyArrowPatch((1.0, -1.45), (x1 + 1.0, -1.45), connectionstyle="bar,fraction=0.05",
+                                   arrowstyle="-|>", mutation_scale=12, color=KERNEL_COLOR, linewidth=1.4))
+    axis.text((1.0 + x1) / 2, -2.3, "global skip: the output is x + r (residual learning)", ha="center", va="top",
+              fontsize=9, color=KERNEL_COLOR)
+    axis.set_ylim(-2.8, axis.get_ylim()[1])
+    return fig
+
+
 def filter_grid(
     weights: Any,
     ncols: int = 8,
@@ -252,13 +277,48 @@ def plot_psnr_curve(
         if below:
             ax.plot([a for a, _ in below], [ymin] * len(below), marker="v", linestyle="none", color="C0",
                     clip_on=False, zorder=4, label=f"under {ymin:.1f} dB (off scale)")
-    ax.set_xlabel("wall time (s)" if x == "seconds" else x)
+    return _finish_psnr_axes(fig, ax, "wall time (s)" if x == "seconds" else x, title)
+
+
+def _finish_psnr_axes(fig: Figure, ax: Axes, xlabel: str, title: str | None) -> Figure:
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("PSNR (dB)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     if title:
         ax.set_title(title, fontsize=10)
     return fig
+
+
+def plot_seed_curves(
+    runs: Mapping[str, Mapping[int, Sequence[Mapping[str, float]]]],
+    references: Mapping[str, float] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    ymin: float | None = None,
+) -> Figure:
+    """Validation PSNR against the iteration for several arms of a study: per arm the mean over its seeds (line) and
+    the range of the seeds (band). ``runs``: label -> seed -> history (``sr_lib.train.studies.curves``)."""
+    if not runs or not all(runs.values()):
+        raise ConfigError("plot_seed_curves needs at least one seed per arm")
+    fig, ax = _new_axes(ax, (6.0, 3.6))
+    lowest = []
+    for i, (label, seeds) in enumerate(runs.items()):
+        its = sorted({int(h["iteration"]) for hist in seeds.values() for h in hist})
+        by_it = {it: [h["val_psnr"] for hist in seeds.values() for h in hist if int(h["iteration"]) == it] for it in its}
+        its = [it for it in its if by_it[it] and all(v is not None for v in by_it[it])]
+        mean = [float(np.mean(by_it[it])) for it in its]
+        ax.plot(its, mean, marker="o", markersize=3, color=f"C{i}", label=f"{label} ({len(seeds)} seeds)")
+        ax.fill_between(its, [min(by_it[it]) for it in its], [max(by_it[it]) for it in its], color=f"C{i}",
+                        alpha=0.2, linewidth=0)
+        lowest += mean
+    for j, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(value, linestyle="--", color="0.4" if j == 0 else f"C{len(runs) + j}", linewidth=1.0,
+                   label=f"{name} ({value:.2f} dB)")
+    if ymin is not None:
+        top = max(lowest + list((references or {}).values()))
+        ax.set_ylim(ymin, max(top + 0.1 * (top - ymin), ymin + 1.0))
+    return _finish_psnr_axes(fig, ax, "iteration", title)
 
 
 def merge_luma(y: np.ndarray, rgb: np.ndarray) -> np.ndarray:

@@ -56,6 +56,8 @@ class WeightsEntry:
     sha256_prefix: leading hex digits of the sha256 given by the file name (torch-hub convention), where known.
     homepage: the page to download from by hand (Google Drive / Baidu / Dropbox / Jianguoyun) when ``url`` is None,
         or an alternative mirror.
+    mirrors: further direct URLs of the same file, tried in order when ``url`` fails (each download is checked
+        against the same hash, so a mirror cannot substitute another file).
     variant: what distinguishes several files for the same model and scale (e.g. SRCNN's training set).
     kind: ``"model"`` (loads into the network) or ``"aux"`` (a file the model needs, e.g. DAN's PCA matrix).
     notes: anything a user must know (manual download, password, archive to unpack, ...).
@@ -76,6 +78,7 @@ class WeightsEntry:
     kind: Kind = "model"
     notes: str = ""
     pickle_classes: tuple[str, ...] = ()
+    mirrors: tuple[str, ...] = ()
 
     @property
     def verifiable(self) -> bool:
@@ -224,9 +227,17 @@ def download_entry(entry: WeightsEntry, dest: str | Path | None = None, timeout:
         where = entry.homepage or entry.source
         raise WeightsError(f"{entry.label} weights have no direct download; get them from {where} "
                            f"and put the file at <weights dir>/{entry.path}")
-    return downloads.download(entry.url, Path(dest or cache_dir()) / entry.path, sha256=entry.sha256,
-                              sha256_prefix=entry.sha256_prefix, allow_unverified=allow_unverified,
-                              what=f"{entry.label} weights", timeout=timeout, error=WeightsError)
+    failures = []
+    for url in (entry.url, *entry.mirrors):
+        try:
+            return downloads.download(url, Path(dest or cache_dir()) / entry.path, sha256=entry.sha256,
+                                      sha256_prefix=entry.sha256_prefix, allow_unverified=allow_unverified,
+                                      what=f"{entry.label} weights", timeout=timeout, error=WeightsError)
+        except WeightsError as exc:
+            failures.append(str(exc))
+    if len(failures) == 1:
+        raise WeightsError(failures[0])
+    raise WeightsError(f"{entry.label} weights: all {len(failures)} sources failed; first: {failures[0]}")
 
 
 def fetch_weights(model: str, scale: int, dest: str | Path | None = None, *, variant: str | None = None,

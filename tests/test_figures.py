@@ -119,3 +119,27 @@ def test_error_maps_shared_scale() -> None:
     assert len(images) == 2 and all(im.get_clim() == (0.0, 3.0) for im in images)
     with pytest.raises(ConfigError, match="reference"):
         error_maps({"a": np.zeros((3, 3))}, ref)
+
+
+def test_draw_vdsr_names_depth_and_receptive_field() -> None:
+    from sr_lib.figures import draw_vdsr
+
+    fig = draw_vdsr(depth=10, n_feats=32)
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts) + fig.axes[0].get_title()
+    assert "8 x residual_layer" in texts and "21\u00d721" in texts and "32 maps" in texts
+    with pytest.raises(ConfigError, match="depth >= 3"):
+        draw_vdsr(depth=2)
+
+
+def test_plot_seed_curves_mean_and_range() -> None:
+    from sr_lib.figures import plot_seed_curves
+
+    hist = lambda *v: [{"iteration": 100 * i, "val_psnr": x} for i, x in enumerate(v)]  # noqa: E731
+    fig = plot_seed_curves({"a": {0: hist(30.0, 32.0), 1: hist(31.0, 34.0)}, "b": {0: hist(29.0, 30.0)}},
+                           {"bicubic": 31.5}, ymin=28.0)
+    ax = fig.axes[0]
+    mean_a = ax.lines[0]
+    assert list(mean_a.get_ydata()) == [30.5, 33.0] and list(mean_a.get_xdata()) == [0, 100]
+    assert "a (2 seeds)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    with pytest.raises(ConfigError, match="at least one seed"):
+        plot_seed_curves({"a": {}})

@@ -3,6 +3,7 @@ are verified and atomic (no network: file:// URLs and a patched urlopen)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 import io
 import re
 import shutil
@@ -242,3 +243,27 @@ def test_availability_reports_local_copies(weights_dir) -> None:
     assert rows[("srcnn", 2, "ImageNet (TPAMI)")]["local"] == "verified"
     assert rows[("rcan", 4, "")]["download"] == "manual"
     assert rows[("edsr", 4, "")]["download"] == "direct (pinned)"
+
+
+def test_mirrors_are_tried_in_order_and_hash_checked(tmp_path) -> None:
+    """The original host is gone: a dead URL falls through to the mirror; a mirror with other bytes is refused."""
+    src, other = tmp_path / "src.bin", tmp_path / "other.bin"
+    src.write_bytes(b"weights" * 100)
+    other.write_bytes(b"not the weights")
+    dead = (tmp_path / "gone.bin").resolve().as_uri()
+    entry = hub.WeightsEntry(model="srcnn", scale=2, path="m/x2.mat", format="mat", source="x@" + "0" * 40,
+                             url=dead, sha256=sha256_file(src), mirrors=(other.resolve().as_uri(), src.resolve().as_uri()))
+    assert hub.download_entry(entry, tmp_path / "d").read_bytes() == src.read_bytes()
+    wrong = replace(entry, mirrors=(other.resolve().as_uri(),))
+    with pytest.raises(WeightsError, match="all 2 sources failed") as info:
+        hub.download_entry(wrong, tmp_path / "d2")
+    assert "\n" not in str(info.value) and not (tmp_path / "d2" / "m/x2.mat").exists()
+
+
+def test_edsr_mirrors_carry_the_name_hash() -> None:
+    """Every recorded full sha256 of an EDSR-PyTorch release starts with the prefix in its file name."""
+    for name, scale in (("edsr-baseline", 2), ("edsr-baseline", 3), ("edsr-baseline", 4), ("mdsr", 2),
+                        ("mdsr-baseline", 2), ("edsr", 2)):
+        e = hub.find_weights(name, scale)
+        assert e.mirrors and all(u.startswith("https://") for u in e.mirrors)
+        assert e.sha256 is None or e.sha256.startswith(e.sha256_prefix)

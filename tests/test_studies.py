@@ -123,3 +123,17 @@ def test_a_diverged_run_is_reported_not_retried(tiny_arms, tmp_path: Path) -> No
     assert row["diverged"] == 1 and math.isnan(row["Demo PSNR"])
     with pytest.raises(ResultsError, match="no results files"):
         studies.summary_rows(["t-x2"], tmp_path)
+
+
+def test_cli_lists_and_refuses_an_empty_or_unknown_campaign() -> None:
+    import subprocess
+    import sys
+
+    run = lambda *a: subprocess.run([sys.executable, "-m", "sr_lib.cli", "experiments", *a],  # noqa: E731
+                                    capture_output=True, text=True)
+    listed = run("list")
+    assert listed.returncode == 0 and "vdsr-residual" in listed.stdout and "league-edsr-baseline" in listed.stdout
+    for args, message in ((("run",), "nothing to run"), (("run", "--study", "nope"), "unknown study 'nope'")):
+        out = run(*args)
+        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1

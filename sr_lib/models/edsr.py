@@ -71,6 +71,31 @@ OFFICIAL_WEIGHTS: dict[str, str] = {
 }
 
 
+#: The original host (cv.snu.ac.kr) no longer serves the files. Copies found since, by file name: the full sha256 of
+#: the copy (from its Git LFS pointer at the pinned commit; it starts with the name's prefix, so it is the same file)
+#: and direct URLs, tried in order. Personal repositories, not maintained mirrors: they may disappear. The three EDSR
+#: files have no known copy; the Wayback Machine URL is tried for them (its content is checked by the prefix).
+_LFS = "https://media.githubusercontent.com/media"
+_RDN_OLD, _RDN = f"{_LFS}/aasthamlhtra/RDN_SISR/87c4c73de1c9a7e053b00497e9f83610af3ab21b", \
+    f"{_LFS}/aasthamlhtra/RDN_SISR/996004b91eaa53be90c332ce71263b838ecda28e"
+MIRRORS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "edsr_baseline_x2-1bc95232.pt": ("1bc9523228fdc3b0a5ddb0d7062001e22b31bbb398ae09cfdefb97e8ee06e171",
+                                     (f"{_RDN_OLD}/experiment/model/EDSR_baseline_x2.pt",)),
+    "edsr_baseline_x3-abf2a44e.pt": ("abf2a44e7a137228efa42a4264a23e12603168d43ac7596b1adef40c649b9240",
+                                     (f"{_RDN}/experiment/model/EDSR_baseline_x3.pt",)),
+    "edsr_baseline_x4-6b446fab.pt": ("6b446fab734f4de74448d2fd1f3f990f5bae726e49dc7eff2ae9cefe444a1723",
+                                     (f"{_RDN}/experiment/model/EDSR_baseline_x4.pt",)),
+    "mdsr_baseline-a00cab12.pt": ("a00cab12f80c2a7cf0a15c3b9fcae3cfe9273121e8942692303e5010d1dca5ef",
+                                  (f"{_RDN}/experiment/model/MDSR_baseline.pt",)),
+    "mdsr-4a78bedf.pt": ("4a78bedfdb8fb1ad81b4bce9e13a907c0355a2ab52adafe2da868f9bb9096311",
+                         (f"{_LFS}/szweijin/Leaf_Disease_AI/2c41b54afbc1df94e5c41ea26cebcdd1646b9f14/"
+                          "model/SR/model_pytorch/MDSR.pt",)),
+    **{f: (None, (f"https://web.archive.org/web/2021id_/{OFFICIAL_WEIGHTS[k]}",))
+       for k, f in (("r32f256x2", "edsr_x2-0edfb8a3.pt"), ("r32f256x3", "edsr_x3-ea3ef2c6.pt"),
+                    ("r32f256x4", "edsr_x4-4f62e9ef.pt"))},
+}
+
+
 def _upsampler(scale: int, n_feats: int) -> Upsampler:
     try:
         return Upsampler(scale, n_feats)
@@ -212,9 +237,11 @@ def _weights(name: str) -> tuple[WeightsEntry, ...]:
     for scale in scales:
         url = OFFICIAL_WEIGHTS[key.format(scale)]
         file = url.rsplit("/", 1)[1]
+        sha256, mirrors = MIRRORS[file]
         out.append(WeightsEntry(
             model=name, scale=scale, path=f"edsr/{file}", format="state-dict",
             source=f"{OFFICIAL_CODE}:{owner} (url dict)", url=url, sha256_prefix=torch_hub_prefix(file),
+            sha256=sha256, mirrors=mirrors,
             notes="one file for x2, x3 and x4 (all branches)" if scale is None else "",
         ))
     return tuple(out)

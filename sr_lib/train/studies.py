@@ -331,3 +331,58 @@ def summary_rows(arm_names: Iterable[str], root: str | Path = "results", dataset
 def curves(name: str, root: str | Path = "results") -> dict[int, list[dict[str, Any]]]:
     """Per seed, the validation history of arm ``name`` (iteration, seconds, loss, val_psnr)."""
     return {seed: r["history"] for seed, r in load_arm(name, root).train.items()}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Arm A against arm B over seeds: the difference of the mean PSNRs and its (Welch) standard error."""
+
+    diff: float  # mean(A) - mean(B), dB
+    se: float  # sqrt(var(A)/n_A + var(B)/n_B)
+    n: tuple[int, int]
+
+    @property
+    def held(self) -> bool:
+        """The claim "A is better than B" holds: the difference is positive and more than twice its standard error
+        (with at least two seeds on each side)."""
+        return min(self.n) >= 2 and self.diff > 2 * self.se
+
+    @property
+    def verdict(self) -> str:
+        if min(self.n) < 2:
+            return "not decided (fewer than two seeds)"
+        if self.held:
+            return "held"
+        return "not held (the difference is within two standard errors)" if self.diff > 0 else \
+            "not held (the other way round)"
+
+
+def compare(a: list[float], b: list[float]) -> Comparison:
+    """:class:`Comparison` of per-seed values ``a`` (the side the paper says is better) and ``b``."""
+    if not a or not b:
+        return Comparison(math.nan, math.nan, (len(a), len(b)))
+    var = lambda v: float(np.var(v, ddof=1)) if len(v) > 1 else math.nan  # noqa: E731
+    return Comparison(float(np.mean(a) - np.mean(b)), math.sqrt(var(a) / len(a) + var(b) / len(b)), (len(a), len(b)))
+
+
+def league_rows(root: str | Path = "results") -> list[dict[str, Any]]:
+    """The league table: one row per family with results files (mean +/- std over seeds on :data:`LEAGUE_SETS`)."""
+    from ..complexity import count_parameters
+    from ..models import create_model
+
+    rows = []
+    for family in LEAGUE_FAMILIES:
+        arm = get_arm(f"league-{family}")
+        runs = load_arm(arm.name, root)
+        if not runs.train:
+            continue
+        finals = [r["final"] for r in runs.train.values()]
+        row: dict[str, Any] = {
+            "family": family, "parameters": count_parameters(create_model(arm.recipe.model, LEAGUE_SCALE,
+                                                                          options=arm.recipe.options)),
+            "GMACs / iteration": finals[0]["macs_per_iteration"] / 1e9, "iterations": finals[0]["iteration"],
+            "seeds": len(runs.evals), "minutes / run": float(np.mean([f["seconds"] for f in finals])) / 60}
+        for d in LEAGUE_SETS:
+            row[f"{d} PSNR"], row[f"{d} std"] = mean_std(runs.psnr(d))
+        rows.append(row)
+    return rows
