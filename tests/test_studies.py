@@ -137,3 +137,15 @@ def test_cli_lists_and_refuses_an_empty_or_unknown_campaign() -> None:
         out = run(*args)
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_compare_decides_only_with_two_standard_errors() -> None:
+    held = studies.compare([30.0, 30.2, 30.1], [29.0, 29.1, 28.9])
+    assert held.held and held.verdict == "held" and abs(held.diff - 1.1) < 1e-9
+    assert studies.compare([30.0, 31.0], [30.1, 30.2]).verdict.startswith("not held (the difference is within")
+    assert studies.compare([29.0, 29.1], [30.0, 30.1]).verdict == "not held (the other way round)"
+    assert studies.compare([30.0], [29.0]).verdict.startswith("not decided")
+    paired = studies.compare([30.1, 31.1, 32.1], [30.0, 31.0, 32.0], paired=True)  # same models, +0.1 each
+    assert paired.held and paired.se < 1e-9 and not studies.compare([30.1, 31.1, 32.1], [30.0, 31.0, 32.0]).held
+    with pytest.raises(ConfigError, match="paired"):
+        studies.compare([1.0], [1.0, 2.0], paired=True)

@@ -143,9 +143,9 @@ STUDIES: dict[str, Study] = {s.name: s for s in [
 
 # ----------------------------------------------------------------------------------------------------- the league
 #: Training multiply-accumulates of every league entry (``training_macs_per_iteration`` x iterations): about
-#: 3 minutes of a quick-sized model on 2 CPU cores, so that the whole league (3 seeds x every chapter's family)
-#: trains in about two background hours.
-LEAGUE_BUDGET_MACS = 12 * 10**12
+#: 2 minutes of a quick-sized model on 2 CPU cores (about as much as its quick preset), so that the whole league
+#: (3 seeds x every chapter's family) trains in one or two background hours. Changing it invalidates every entry.
+LEAGUE_BUDGET_MACS = 8 * 10**12
 LEAGUE_SCALE = 2
 LEAGUE_SETS = ("Set5", "Set14", "B100")
 #: The families of the league, in the book's order: each chapter's ``quick`` model (chapters add theirs).
@@ -357,11 +357,18 @@ class Comparison:
             "not held (the other way round)"
 
 
-def compare(a: list[float], b: list[float]) -> Comparison:
-    """:class:`Comparison` of per-seed values ``a`` (the side the paper says is better) and ``b``."""
+def compare(a: list[float], b: list[float], paired: bool = False) -> Comparison:
+    """:class:`Comparison` of per-seed values ``a`` (the side the paper says is better) and ``b``. ``paired``: the
+    i-th values of ``a`` and ``b`` measure the same trained model (e.g. with and without self-ensemble), so the
+    standard error is that of the per-seed differences."""
     if not a or not b:
         return Comparison(math.nan, math.nan, (len(a), len(b)))
     var = lambda v: float(np.var(v, ddof=1)) if len(v) > 1 else math.nan  # noqa: E731
+    if paired:
+        if len(a) != len(b):
+            raise ConfigError(f"a paired comparison needs as many values on each side, got {len(a)} and {len(b)}")
+        d = [x - y for x, y in zip(a, b)]
+        return Comparison(float(np.mean(d)), math.sqrt(var(d) / len(d)), (len(a), len(b)))
     return Comparison(float(np.mean(a) - np.mean(b)), math.sqrt(var(a) / len(a) + var(b) / len(b)), (len(a), len(b)))
 
 
