@@ -151,3 +151,22 @@ def test_forward_chop_runs_csnln_on_quadrants() -> None:
     torch.testing.assert_close(out[:, :, :42, :39], first[:, :, :42, :39], rtol=0, atol=0)
     with pytest.raises(DataError, match="larger LR input"):
         forward_chop(model, torch.rand(1, 3, 20, 20), 3)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_in_scale_ablation_keeps_the_weights_and_drops_cross_scale_attention(scale: int) -> None:
+    """Chapter 6: ``cross_scale=False`` puts an in-scale attention of the same size where CS-NL was."""
+    from sr_lib.models.csnln import CrossScaleAttention, NonLocalAttention
+
+    torch.manual_seed(0)
+    cs = create_model("csnln", scale, options={"n_feats": 8, "depth": 1, "attention_channels": None}).eval()
+    ins = create_model("csnln", scale, options={"n_feats": 8, "depth": 1, "attention_channels": None,
+                                                "cross_scale": False}).eval()
+    assert count_parameters(ins) == count_parameters(cs)  # the attentions' 1x1 embeddings have the same shapes
+    modules = list(ins.modules())
+    assert not any(isinstance(m, CrossScaleAttention) for m in modules)
+    assert sum(isinstance(m, NonLocalAttention) for m in modules) == 2 * (2 if scale == 4 else 1)
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        y_cs, y_in = cs(x), ins(x)
+    assert y_in.shape == y_cs.shape == (1, 3, 12 * scale, 12 * scale) and not torch.allclose(y_in, y_cs)

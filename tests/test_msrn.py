@@ -142,3 +142,27 @@ def test_bad_configs_raise_config_error() -> None:
         MSRN(MSRNConfig(scale=5))
     with pytest.raises(ConfigError):
         MSRNY(MSRNYConfig(scale=6))
+
+
+def test_ablations_plain_blocks_and_no_hierarchical_fusion() -> None:
+    """Chapter 7: each MSRB becomes ``plain_blocks`` residual blocks (about the MSRB's weights at 10); without
+    hierarchical fusion the tail reads only the last block's output."""
+    from dataclasses import replace
+
+    from sr_lib.models.blocks import ResBlock
+    from sr_lib.models.msrn import PLAIN_BLOCKS_PER_MSRB
+
+    torch.manual_seed(0)
+    cfg = MSRNConfig(scale=2, n_feats=8, n_blocks=2)
+    msrb_weights = sum(p.numel() for n, p in MSRN(cfg).body[0].named_parameters() if n.endswith("weight"))
+    plain = MSRN(replace(cfg, plain_blocks=PLAIN_BLOCKS_PER_MSRB))
+    unit = plain.body[0]
+    assert len(unit) == PLAIN_BLOCKS_PER_MSRB and all(isinstance(b, ResBlock) for b in unit)
+    plain_weights = sum(p.numel() for n, p in unit.named_parameters() if n.endswith("weight"))
+    assert msrb_weights == 174 * 8**2 and plain_weights == 18 * 8**2 * PLAIN_BLOCKS_PER_MSRB
+    flat = MSRN(replace(cfg, hierarchical_fusion=False)).eval()
+    assert flat.tail[0].in_channels == 8
+    x = torch.rand(1, 3, 6, 6) * 255
+    with torch.no_grad():
+        m = flat.body(flat.head(flat.sub_mean(x)))
+        assert torch.allclose(flat(x), flat.add_mean(flat.tail(m)))

@@ -204,3 +204,18 @@ def test_float64_model_runs_under_the_default_float32_dtype() -> None:
     with torch.no_grad():
         out = model(torch.rand(1, 3, 8, 6, dtype=torch.float64) * 255)
     assert out.dtype == torch.float64 and out.shape == (1, 3, 16, 12)
+
+
+def test_first_order_ablation_has_the_same_weights_and_a_different_statistic() -> None:
+    """Chapter 5: ``second_order=False`` swaps SOCA for RCAN's channel attention with the same parameter names."""
+    from sr_lib.models.blocks import CALayer
+    from sr_lib.models.san import SAN, SANConfig
+
+    torch.manual_seed(0)
+    cfg = dict(scale=2, n_resgroups=2, n_resblocks=1, n_feats=16, reduction=4)
+    second, first = SAN(SANConfig(**cfg)).eval(), SAN(SANConfig(**cfg, second_order=False)).eval()
+    first.load_state_dict(second.state_dict())  # strict: the same names and shapes
+    assert isinstance(first.RG[0].soca, CALayer) and not isinstance(second.RG[0].soca, CALayer)
+    x = torch.rand(1, 3, 12, 12) * 255
+    with torch.no_grad():
+        assert not torch.allclose(first(x), second(x))

@@ -23,7 +23,8 @@ def test_every_study_names_known_arms_and_every_arm_is_a_valid_recipe() -> None:
     table = studies.arms()
     for study in studies.STUDIES.values():
         assert study.arms and all(a in table for a in study.arms), study.name
-        assert study.chapter in ("03_vdsr", "04_edsr") and study.claim.endswith(")."), study.name
+        assert study.chapter in ("03_vdsr", "04_edsr", "05_rcan", "06_csnln", "07_msrn"), study.name
+        assert study.claim.endswith(")."), study.name
     for arm in table.values():
         arm.recipe.check()
         assert arm.recipe.train_sets == ("T91", "BSD200"), arm.name
@@ -49,6 +50,28 @@ def test_studies_change_only_what_they_compare() -> None:
     assert diff("edsr-x4", "edsr-x4-from-x2") == set()  # the initialisation is added per seed
     mdsr, single = studies.get_arm("mdsr-x234").recipe, studies.get_arm("edsr-x2").recipe
     assert mdsr.iters == 3 * single.iters and mdsr.train_scales == (2, 3, 4)
+    for a, b in [("rcan-full", "rcan-no-lsc"), ("rcan-full", "rcan-no-ssc"), ("rcan-full", "rcan-no-ca"),
+                 ("rcan-full", "rcan-none"), ("san-second-order", "san-first-order"),
+                 ("csnln-cross-scale", "csnln-in-scale"), ("msrn-msrb", "msrn-plain"), ("msrn-msrb", "msrn-no-hff")]:
+        assert diff(a, b) == {"model_options"}, (a, b)
+
+
+def test_ablations_keep_the_size_they_claim_to_keep() -> None:
+    """Second- vs first-order attention and cross- vs in-scale attention: the same parameters; plain residual
+    blocks: the MSRB's weights within 4%; CMSC: MSRN's training multiply-accumulates within one update."""
+    from sr_lib.complexity import count_parameters
+
+    def size(arm: str) -> int:
+        r = studies.get_arm(arm).recipe
+        return count_parameters(create_model(r.model, r.scale, options=r.options))
+
+    assert size("san-second-order") == size("san-first-order")
+    assert size("csnln-cross-scale") == size("csnln-in-scale")
+    assert abs(size("msrn-plain") / size("msrn-msrb") - 1) < 0.04
+    assert size("msrn-no-hff") < size("msrn-msrb") and size("rcan-no-ca") < size("rcan-full")
+    cmsc, msrn = studies.get_arm("cmsc-equal-compute").recipe, studies.get_arm("msrn-msrb").recipe
+    per_it = training_macs_per_iteration(cmsc)
+    assert abs(per_it * cmsc.iters - training_macs_per_iteration(msrn) * msrn.iters) <= per_it / 2
 
 
 def test_league_entries_spend_the_same_budget() -> None:

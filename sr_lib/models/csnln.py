@@ -200,17 +200,23 @@ class MultisourceProjection(nn.Module):
     ``H' = Z_IN + ResBlock(Z_CS - Z_IN)`` with ``Z_IN = PReLU(deconv(IS-NL(L)))`` and ``Z_CS = CS-NL(L)``.
     """
 
-    def __init__(self, in_channel: int, scale: int = 2, kernel_size: int = 3, attention_channels: int = 128) -> None:
+    def __init__(self, in_channel: int, scale: int = 2, kernel_size: int = 3, attention_channels: int = 128,
+                 cross_scale: bool = True) -> None:
         super().__init__()
         up_factor, (ksize, stride, padding) = _STAGE[scale]
-        self.up_attention = CrossScaleAttention(channel=attention_channels, scale=up_factor)
+        self.cross_scale = cross_scale
+        # cross_scale=False (chapter 6's ablation): a second in-scale attention with the same parameters, up-scaled
+        # by the same deconvolution as the first, takes the place of CS-NL
+        self.up_attention: nn.Module = (CrossScaleAttention(channel=attention_channels, scale=up_factor)
+                                        if cross_scale else NonLocalAttention(channel=attention_channels))
         self.down_attention = NonLocalAttention(channel=attention_channels)
         self.upsample = _deconv_prelu(in_channel, ksize, stride, padding)
         self.encoder = ResBlock(in_channel, kernel_size, act=nn.PReLU())
 
     def forward(self, x: Tensor) -> Tensor:
         down_map = self.upsample(self.down_attention(x))  # Z_IN, up-scaled in-scale attention
-        up_map = self.up_attention(x)  # Z_CS, cross-scale attention (already up-scaled)
+        # Z_CS, cross-scale attention (already up-scaled)
+        up_map = self.up_attention(x) if self.cross_scale else self.upsample(self.up_attention(x))
         return down_map + self.encoder(up_map - down_map)
 
 
@@ -220,19 +226,21 @@ class RecurrentProjection(nn.Module):
     Returns ``(next LR state, HR feature H)``. At x4 two x2 stages (``*_2``, ``down_sample_3/4``) are chained.
     """
 
-    def __init__(self, in_channel: int, scale: int = 2, kernel_size: int = 3, attention_channels: int = 128) -> None:
+    def __init__(self, in_channel: int, scale: int = 2, kernel_size: int = 3, attention_channels: int = 128,
+                 cross_scale: bool = True) -> None:
         super().__init__()
         self.scale = scale
         _, (ksize, stride, padding) = _STAGE[scale]
         c = in_channel
-        self.multi_source_projection = MultisourceProjection(c, scale, kernel_size, attention_channels)
+        self.multi_source_projection = MultisourceProjection(c, scale, kernel_size, attention_channels, cross_scale)
         self.down_sample_1 = _conv_prelu(c, c, ksize, stride, padding)
         if scale != 4:
             self.down_sample_2 = _conv_prelu(c, c, ksize, stride, padding)
         self.error_encode = _deconv_prelu(c, ksize, stride, padding)
         self.post_conv = _conv_prelu(c, c, kernel_size)
         if scale == 4:
-            self.multi_source_projection_2 = MultisourceProjection(c, scale, kernel_size, attention_channels)
+            self.multi_source_projection_2 = MultisourceProjection(c, scale, kernel_size, attention_channels,
+                                                                   cross_scale)
             self.down_sample_3 = _conv_prelu(c, c, 8, 4, 2)
             self.down_sample_4 = _conv_prelu(c, c, 8, 4, 2)
             self.error_encode_2 = _deconv_prelu(c, 8, 4, 2)
@@ -252,6 +260,7 @@ class CSNLN(nn.Module):
 
     RGB input in [0, ``rgb_range``] (the official default ``rgb_range=1``). ``attention_channels``: width of the
     attention modules; 128 = official (hard-coded, requires ``n_feats=128``), ``None`` = ``n_feats`` (patched).
+    ``cross_scale=False`` replaces every CS-NL by an in-scale attention of the same size (the ablation of chapter 6).
     """
 
     def __init__(
@@ -261,6 +270,7 @@ class CSNLN(nn.Module):
         depth: int = 12,
         rgb_range: float = 1.0,
         attention_channels: int | None = 128,
+        cross_scale: bool = True,
     ) -> None:
         super().__init__()
         if scale not in SCALES:
@@ -277,7 +287,7 @@ class CSNLN(nn.Module):
         self.depth = depth
         self.up_factor = _STAGE[scale][0]
         self.sub_mean = MeanShift(rgb_range, sign=-1, trainable=False)
-        self.SEM = RecurrentProjection(n_feats, scale, 3, width)  # one cell, shared over the depth iterations
+        self.SEM = RecurrentProjection(n_feats, scale, 3, width, cross_scale)  # one cell, shared over the depth iterations
         self.add_mean = MeanShift(rgb_range, sign=1, trainable=False)
         self.head = nn.Sequential(_conv_prelu(3, n_feats, 3), _conv_prelu(n_feats, n_feats, 3))
         self.tail = nn.Sequential(default_conv(n_feats * depth, 3, 3))

@@ -37,7 +37,7 @@ from torch import nn
 from ..download import github_raw_url
 from ..errors import ConfigError
 from ..hub import WeightsEntry
-from .blocks import MeanShift, Upsampler, default_conv
+from .blocks import MeanShift, ResBlock, Upsampler, default_conv
 from .official import OfficialPort, register_port
 from .registry import InputSpec, ModelEntry, register_model
 
@@ -96,6 +96,13 @@ class MSRNConfig:
     n_colors: int = 3
     rgb_range: float = 255.0
     meanshift_trainable: bool = True
+    # Ablations (chapter 7); the defaults are the official network.
+    plain_blocks: int = 0  # > 0: every MSRB becomes this many plain residual blocks (EDSR's, 3x3 only)
+    hierarchical_fusion: bool = True  # False: the tail sees only the last block's output M_n, not [M_1..M_n, M_0]
+
+
+#: Plain residual blocks (two 3x3 convolutions, 18 C^2 weights) whose weights equal one MSRB's (174 C^2) most closely.
+PLAIN_BLOCKS_PER_MSRB = 10
 
 
 class MSRN(nn.Module):
@@ -115,9 +122,12 @@ class MSRN(nn.Module):
         c = config.n_feats
         self.sub_mean = MeanShift(config.rgb_range, sign=-1, trainable=config.meanshift_trainable)
         self.head = nn.Sequential(default_conv(config.n_colors, c, 3))
-        self.body = nn.Sequential(*[MSRB(c) for _ in range(config.n_blocks)])
+        self.body = nn.Sequential(*[MSRB(c) if not config.plain_blocks else
+                                    nn.Sequential(*[ResBlock(c, 3) for _ in range(config.plain_blocks)])
+                                    for _ in range(config.n_blocks)])
+        fused = config.n_blocks + 1 if config.hierarchical_fusion else 1
         self.tail = nn.Sequential(
-            nn.Conv2d(c * (config.n_blocks + 1), c, 1),  # hierarchical feature fusion (bottleneck)
+            nn.Conv2d(c * fused, c, 1),  # hierarchical feature fusion (bottleneck)
             default_conv(c, c, 3),
             Upsampler(config.scale, c),
             default_conv(c, config.n_colors, 3),
@@ -131,7 +141,8 @@ class MSRN(nn.Module):
             m = block(m)
             outs.append(m)
         outs.append(m0)  # official order: [M1, ..., Mn, M0]
-        return self.add_mean(self.tail(torch.cat(outs, 1)))
+        fused = torch.cat(outs, 1) if self.config.hierarchical_fusion else m
+        return self.add_mean(self.tail(fused))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -61,6 +61,10 @@ class RCANConfig:
     rgb_range: float = 255.0
     res_scale: float = 1.0  # accepted like the official code, unused unless apply_res_scale
     apply_res_scale: bool = False  # False = official behaviour
+    # Ablations of the paper's Table 1 (chapter 5); True = the official network.
+    long_skip: bool = True  # LSC: F_DF = F_0 + W_LSC H_G(...) (Eq. 7)
+    short_skip: bool = True  # SSC: each residual group adds its input (Eq. 9)
+    channel_attention: bool = True  # CA inside every RCAB (Eq. 12); False = a plain residual block
 
     def __post_init__(self) -> None:
         if self.scale < 2 or (self.scale & (self.scale - 1) != 0 and self.scale != 3):
@@ -72,13 +76,15 @@ class RCANConfig:
 class RCAB(nn.Module):
     """Residual channel attention block: ``x + CA(conv(relu(conv(x))))``; keys ``body.0``, ``body.2``, ``body.3``."""
 
-    def __init__(self, n_feats: int, reduction: int, res_scale: float = 1.0, apply_res_scale: bool = False) -> None:
+    def __init__(self, n_feats: int, reduction: int, res_scale: float = 1.0, apply_res_scale: bool = False,
+                 channel_attention: bool = True) -> None:
         super().__init__()
+        attention = [CALayer(n_feats, reduction)] if channel_attention else []
         self.body = nn.Sequential(
             default_conv(n_feats, n_feats, 3),
             nn.ReLU(True),
             default_conv(n_feats, n_feats, 3),
-            CALayer(n_feats, reduction),
+            *attention,
         )
         self.res_scale = res_scale
         self.apply_res_scale = apply_res_scale
@@ -93,14 +99,17 @@ class RCAB(nn.Module):
 class ResidualGroup(nn.Module):
     """``x + conv(RCAB_B(...RCAB_1(x)))`` (Eq. 9); keys ``body.0`` ... ``body.{B-1}`` (RCABs), ``body.B`` (conv)."""
 
-    def __init__(self, n_feats: int, reduction: int, n_resblocks: int, res_scale: float, apply_res_scale: bool) -> None:
+    def __init__(self, n_feats: int, reduction: int, n_resblocks: int, res_scale: float, apply_res_scale: bool,
+                 channel_attention: bool = True, short_skip: bool = True) -> None:
         super().__init__()
-        blocks: list[nn.Module] = [RCAB(n_feats, reduction, res_scale, apply_res_scale) for _ in range(n_resblocks)]
+        blocks: list[nn.Module] = [RCAB(n_feats, reduction, res_scale, apply_res_scale, channel_attention)
+                                   for _ in range(n_resblocks)]
         blocks.append(default_conv(n_feats, n_feats, 3))
         self.body = nn.Sequential(*blocks)
+        self.short_skip = short_skip
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.body(x) + x
+        return self.body(x) + x if self.short_skip else self.body(x)
 
 
 class RCAN(nn.Module):
@@ -113,7 +122,8 @@ class RCAN(nn.Module):
         self.sub_mean = MeanShift(c.rgb_range, sign=-1, trainable=True)
         self.head = nn.Sequential(default_conv(3, c.n_feats, 3))
         groups: list[nn.Module] = [
-            ResidualGroup(c.n_feats, c.reduction, c.n_resblocks, c.res_scale, c.apply_res_scale)
+            ResidualGroup(c.n_feats, c.reduction, c.n_resblocks, c.res_scale, c.apply_res_scale,
+                          c.channel_attention, c.short_skip)
             for _ in range(c.n_resgroups)
         ]
         groups.append(default_conv(c.n_feats, c.n_feats, 3))  # W_LSC of Eq. 7
@@ -123,7 +133,7 @@ class RCAN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.head(self.sub_mean(x))  # F_0
-        res = self.body(x) + x  # F_DF, long skip connection (Eq. 7)
+        res = self.body(x) + x if self.config.long_skip else self.body(x)  # F_DF, long skip connection (Eq. 7)
         return self.add_mean(self.tail(res))
 
 

@@ -78,7 +78,7 @@ from torch import nn
 
 from ..errors import ConfigError, DataError
 from ..hub import WeightsEntry
-from .blocks import MeanShift, Upsampler, default_conv
+from .blocks import CALayer, MeanShift, Upsampler, default_conv
 from .official import OfficialPort, check_official_args, register_port, single_scale
 from .registry import InputSpec, ModelEntry, register_model
 
@@ -252,10 +252,11 @@ class LSRAG(nn.Module):
     ``gamma`` is registered (official init 0) but never used.
     """
 
-    def __init__(self, n_feat: int, reduction: int, n_resblocks: int) -> None:
+    def __init__(self, n_feat: int, reduction: int, n_resblocks: int, second_order: bool = True) -> None:
         super().__init__()
         self.rcab = nn.ModuleList([RB(n_feat) for _ in range(n_resblocks)])  # official name, plain RBs
-        self.soca = SOCA(n_feat, reduction=reduction)
+        # second_order=False: RCAN's first-order channel attention (average pooling) with the same parameters
+        self.soca = SOCA(n_feat, reduction=reduction) if second_order else CALayer(n_feat, reduction)
         self.conv_last = default_conv(n_feat, n_feat, 3)
         self.gamma = nn.Parameter(torch.zeros(1))  # unused (official)
 
@@ -276,6 +277,7 @@ class SANConfig:
     n_feats: int = 64
     reduction: int = 16  # SOCA reduction inside the groups (the unused non_local.soca uses 8)
     rgb_range: float = 255.0
+    second_order: bool = True  # False: first-order channel attention in the groups (chapter 5's ablation)
 
     def __post_init__(self) -> None:
         if self.scale < 2 or (self.scale & (self.scale - 1) != 0 and self.scale != 3):
@@ -295,7 +297,9 @@ class SAN(nn.Module):
         c = config
         self.sub_mean = MeanShift(c.rgb_range, sign=-1, trainable=True)
         self.gamma = nn.Parameter(torch.zeros(1))  # share-source skip weight, one scalar for all groups
-        self.RG = nn.ModuleList([LSRAG(c.n_feats, c.reduction, c.n_resblocks) for _ in range(c.n_resgroups)])
+        self.RG = nn.ModuleList(
+            [LSRAG(c.n_feats, c.reduction, c.n_resblocks, c.second_order) for _ in range(c.n_resgroups)]
+        )
         self.conv_last = default_conv(c.n_feats, c.n_feats, 3)  # unused (official)
         self.add_mean = MeanShift(c.rgb_range, sign=1, trainable=True)
         self.non_local = Nonlocal_CA(in_feat=c.n_feats, inter_feat=c.n_feats // 8, reduction=8)

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..provenance import sha256_file
 from ..results import ResultsError, read_results, write_results
+from ..models.msrn import PLAIN_BLOCKS_PER_MSRB
 from .recipes import Recipe, get_recipe
 
 #: Seeds of every study and league entry.
@@ -94,6 +95,29 @@ def _wide(res_scale: float) -> Recipe:  # 8 blocks x 64 channels at 50x the pape
                  lr_milestones=())
 
 
+# ------------------------------------------------------------------------------ chapters 5-7: attention, multi-scale
+# Each family's quick model (16 channels) at x2 on T91 + BSD200, 48x48 HR patches, 600 updates of batch 16, Adam 1e-3
+# halved at 75% (as chapter 4); the RCAN ablation uses 3 groups x 3 blocks so that the skips have something to skip.
+_RCAN = {"n_feats": 16, "n_resgroups": 3, "n_resblocks": 3, "reduction": 4}
+
+
+def _small(family: str, options: dict[str, Any] | None = None, **overrides: Any) -> Recipe:
+    quick = get_recipe(family, "quick", 2)
+    options = {**quick.options, **(options or {})}
+    return get_recipe(family, "quick", 2, **{**_DATA, "hr_patch": quick.hr_patch, "iters": 600,
+                                             "lr_milestones": (450,), "model_options": tuple(sorted(options.items())),
+                                             **overrides})
+
+
+def _equal_compute(family: str, reference: Recipe) -> Recipe:
+    """``family``'s study recipe trained for as many multiply-accumulates as ``reference`` (CMSC vs MSRN)."""
+    from .loop import training_macs_per_iteration
+
+    iters = round(reference.iters * training_macs_per_iteration(reference) / training_macs_per_iteration(
+        _small(family)))
+    return _small(family, iters=iters, lr_milestones=(iters * 3 // 4,))
+
+
 _ARMS: list[Arm] = [
     Arm("vdsr-d5", "5 layers", _vdsr(5)),
     Arm("vdsr-d10", "10 layers", _vdsr(10)),
@@ -117,6 +141,20 @@ _ARMS: list[Arm] = [
         "lr_milestones": (3 * _EDSR["lr_milestones"][0],)}), eval_scales=(2, 3, 4)),
     Arm("edsr-wide-rs1", "8 x 64, no residual scaling", _wide(1.0)),
     Arm("edsr-wide-rs0.1", "8 x 64, residual scaling 0.1", _wide(0.1)),
+    Arm("rcan-full", "RCAN: long + short skips, channel attention", _small("rcan", _RCAN)),
+    Arm("rcan-no-lsc", "without the long skip", _small("rcan", {**_RCAN, "long_skip": False})),
+    Arm("rcan-no-ssc", "without the short skips", _small("rcan", {**_RCAN, "short_skip": False})),
+    Arm("rcan-no-ca", "without channel attention", _small("rcan", {**_RCAN, "channel_attention": False})),
+    Arm("rcan-none", "no skips, no attention", _small("rcan", {**_RCAN, "long_skip": False, "short_skip": False,
+                                                               "channel_attention": False})),
+    Arm("san-second-order", "SAN: second-order attention", _small("san")),
+    Arm("san-first-order", "SAN with first-order attention", _small("san", {"second_order": False})),
+    Arm("csnln-cross-scale", "CSNLN: in-scale + cross-scale attention", _small("csnln")),
+    Arm("csnln-in-scale", "CSNLN: two in-scale attentions", _small("csnln", {"cross_scale": False})),
+    Arm("msrn-msrb", "MSRN: multi-scale blocks, hierarchical fusion", _small("msrn")),
+    Arm("msrn-plain", "plain residual blocks, same weights", _small("msrn", {"plain_blocks": PLAIN_BLOCKS_PER_MSRB})),
+    Arm("msrn-no-hff", "without hierarchical fusion", _small("msrn", {"hierarchical_fusion": False})),
+    Arm("cmsc-equal-compute", "CMSC, MSRN's training compute", _equal_compute("cmsc", _small("msrn"))),
 ]
 
 STUDIES: dict[str, Study] = {s.name: s for s in [
@@ -139,6 +177,18 @@ STUDIES: dict[str, Study] = {s.name: s for s in [
           "(EDSR Sec. 3.3, Table 3).", ("mdsr-x234", "edsr-x2", "edsr-x3", "edsr-x4")),
     Study("edsr-self-ensemble", "04_edsr", "The x8 geometric self-ensemble adds PSNR at test time (EDSR Sec. 4.3).",
           ("edsr-x2",)),
+    Study("rcan-ablation", "05_rcan", "The long skip, the short skips and channel attention each add PSNR "
+          "(RCAN Sec. 4.2, Table 1).", ("rcan-full", "rcan-no-lsc", "rcan-no-ssc", "rcan-no-ca", "rcan-none")),
+    Study("san-second-order", "05_rcan", "Second-order channel attention beats first-order attention of the same "
+          "size (SAN Sec. 5.2, Table 1).", ("san-second-order", "san-first-order")),
+    Study("csnln-cross-scale", "06_csnln", "The cross-scale attention branch adds PSNR over in-scale attention "
+          "(CSNLN Sec. 4.3, Table 1).", ("csnln-cross-scale", "csnln-in-scale")),
+    Study("msrn-msrb", "07_msrn", "Multi-scale residual blocks beat plain residual blocks of the same size "
+          "(MSRN Sec. 4.3).", ("msrn-msrb", "msrn-plain")),
+    Study("msrn-hff", "07_msrn", "Hierarchical feature fusion adds PSNR (MSRN Sec. 3.2, 4.3).",
+          ("msrn-msrb", "msrn-no-hff")),
+    Study("cmsc-vs-msrn", "07_msrn", "CMSC's cascaded multi-scale cross modules beat MSRN at the same training "
+          "compute (CMSC, papers/cmsc.md).", ("cmsc-equal-compute", "msrn-msrb")),
 ]}
 
 # ----------------------------------------------------------------------------------------------------- the league
@@ -149,7 +199,7 @@ LEAGUE_BUDGET_MACS = 8 * 10**12
 LEAGUE_SCALE = 2
 LEAGUE_SETS = ("Set5", "Set14", "B100")
 #: The families of the league, in the book's order: each chapter's ``quick`` model (chapters add theirs).
-LEAGUE_FAMILIES: tuple[str, ...] = ("srcnn", "vdsr", "edsr-baseline", "mdsr")
+LEAGUE_FAMILIES: tuple[str, ...] = ("srcnn", "vdsr", "edsr-baseline", "mdsr", "rcan", "san", "csnln", "msrn", "cmsc")
 
 
 def league_recipe(family: str) -> Recipe:
