@@ -25,12 +25,15 @@ import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence, cast
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence, cast
 
 import torch
 
 from .errors import ConfigError, WeightsError
-from .results import provenance_line, read_results
+from .results import ResultsError, provenance_line, read_results
+
+if TYPE_CHECKING:
+    from .train.studies import Comparison
 from .tables import markdown_table
 
 __all__ = [
@@ -128,6 +131,55 @@ class Chapter:
         if self.results_dir is None:
             return None
         return read_results(self.results_dir / name)
+
+    # ---------------------------------------------------------------- the multi-seed studies (sr_lib.train.studies)
+    def study_table(self, arms: str | Sequence[str], datasets: Sequence[str] = ("Set5", "Set14"),
+                    scale: int | None = None, self_ensemble: bool = False) -> None:
+        """Display mean ± std per arm (``arms``: a study's name or arm names) and the provenance of the runs, or say
+        in one line that the results files are not here (outside a checkout, or before ``make studies``)."""
+        from IPython.display import display
+
+        from .train import studies
+        from .viz import table
+
+        names = studies.get_study(arms).arms if isinstance(arms, str) else tuple(arms)
+        caption = studies.get_study(arms).claim if isinstance(arms, str) else None
+        if self.results_dir is None:
+            return print("the results files are not here (clone the repository to see this study)")
+        try:
+            rows = studies.summary_rows(names, self.results_dir, datasets, scale, self_ensemble)
+        except ResultsError:
+            return print(f"not measured yet: no results files for {', '.join(names)} (make studies)")
+        for r in rows:
+            r.update({f"{d} PSNR (dB)": plus_minus(r.pop(f"{d} PSNR"), r.pop(f"{d} std")) for d in datasets})
+        display(table(rows, formats={"train TMACs": ".2f"}, caption=caption))
+        runs = [r for n in names for r in studies.load_arm(n, self.results_dir).train.values()]
+        print(f"{len(runs)} runs:", *sorted({", ".join(provenance_line(r).split(", ")[:3]) for r in runs}))
+
+    def claim(self, better: str, worse: str, dataset: str = "Set5", scale: int | None = None,
+              self_ensemble: tuple[bool, bool] = (False, False)) -> Comparison | None:
+        """Arm ``better`` (the paper's side) against ``worse`` over seeds (:func:`studies.compare`; paired when both
+        are the same arm, e.g. with and without self-ensemble), or None without results files."""
+        from .train import studies
+
+        if self.results_dir is None:
+            return None
+        a, b = (studies.load_arm(n, self.results_dir).psnr(dataset, scale, p)
+                for n, p in zip((better, worse), self_ensemble))
+        return studies.compare(a, b, paired=better == worse) if a and b else None
+
+    def seed_curves(self, arms: Sequence[str], title: str) -> Any:
+        """Validation PSNR during training, mean and range over seeds, one line per arm, with the bicubic level."""
+        from .figures import plot_seed_curves
+        from .train import studies
+
+        runs = {studies.get_arm(n).label: studies.curves(n, self.results_dir) for n in arms} if self.results_dir \
+            else {}
+        if not runs or not all(runs.values()):
+            return print("no training curves yet for", ", ".join(arms))
+        final = next(iter(studies.load_arm(arms[-1], self.results_dir).train.values()))["final"]
+        return plot_seed_curves(runs, {f"bicubic ({final['val_set']})": final["bicubic_psnr"]},
+                                ymin=final["bicubic_psnr"] - 1, title=title)
 
     def status_line(self) -> str:
         """The one line :func:`setup` prints."""
@@ -261,6 +313,21 @@ def _show_status(ch: Chapter) -> None:
 
 # ----------------------------------------------------------------------------------------------------------------
 # tables, source, glue
+
+
+def plus_minus(mean: float, std: float, digits: int = 2) -> str:
+    """``"36.05 ± 0.08"``; ``"n/a"`` for no value, ``"(1 seed)"`` when there is no spread."""
+    if mean != mean:
+        return "n/a"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std == std else f"{mean:.{digits}f} (1 seed)"
+
+
+def claim_text(c: Comparison | None) -> dict[str, str]:
+    """A comparison as the words a chapter's prose glues: ``diff``, ``se``, ``verdict``, ``seeds``."""
+    if c is None:
+        return {"diff": "not measured", "se": "n/a", "verdict": "not measured here (no results files)", "seeds": "0"}
+    return {"diff": f"{c.diff:+.2f} dB", "se": f"{c.se:.2f} dB" if c.se == c.se else "n/a", "verdict": c.verdict,
+            "seeds": str(min(c.n))}
 
 
 def _signed(value: float | None, digits: int) -> str | None:

@@ -258,3 +258,30 @@ def test_every_glued_number_in_the_prose_is_computed(notebook):
     text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     used = set(re.findall(r"\{glue(?::text)?\}`([A-Za-z_]\w*)", text))
     assert used <= _glued_names(cells), f"{notebook.name}: glued in prose but computed nowhere: {used - _glued_names(cells)}"
+
+
+def test_study_kit_reads_the_committed_studies_and_says_when_files_are_missing(tmp_path, capsys) -> None:
+    """``Chapter.study_table`` / ``claim`` / ``seed_curves`` on the repository's results files, on an empty folder
+    and outside a checkout."""
+    from pathlib import Path
+
+    from sr_lib.book import Chapter, claim_text, plus_minus
+
+    results = Path(__file__).resolve().parent.parent / "results"
+    here = Chapter("t", "quick", torch.device("cpu"), 1, None, None, results)
+    c = here.claim("edsr-x2", "edsr-x2-bn")
+    assert c is not None and c.n == (3, 3) and claim_text(c)["seeds"] == "3"
+    assert claim_text(c)["verdict"] == c.verdict and claim_text(c)["diff"].endswith(" dB")
+    paired = here.claim("edsr-x2", "edsr-x2", self_ensemble=(True, False))
+    assert paired is not None and paired.n == (3, 3)
+    empty = Chapter("t", "quick", torch.device("cpu"), 1, None, None, tmp_path)
+    empty.study_table("edsr-bn")
+    assert "not measured yet" in capsys.readouterr().out and empty.claim("edsr-x2", "edsr-x2-bn") is None
+    outside = Chapter("t", "quick", torch.device("cpu"), 1, None, None, None)
+    outside.study_table(("edsr-x2",))
+    outside.seed_curves(("edsr-x2",), "t")
+    out = capsys.readouterr().out
+    assert "not here" in out and "no training curves" in out and outside.claim("edsr-x2", "edsr-x2-bn") is None
+    assert claim_text(None)["seeds"] == "0"
+    assert plus_minus(36.054, 0.081) == "36.05 ± 0.08" and plus_minus(1.0, float("nan")) == "1.00 (1 seed)"
+    assert plus_minus(float("nan"), float("nan")) == "n/a"
