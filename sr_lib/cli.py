@@ -207,6 +207,7 @@ def _cmd_downscale(args: argparse.Namespace) -> int:
 
 def _cmd_data(args: argparse.Namespace) -> int:
     from . import data
+    from .errors import DataError
 
     names = args.names or [n for n, i in data.registry().items() if i.pinned]
     if args.action == "list":
@@ -220,15 +221,22 @@ def _cmd_data(args: argparse.Namespace) -> int:
             print(f"{info.name:9s} {info.role:5s} {pinned:17s} {where}   {info.description}")
         return 0
     if args.action == "verify":
-        bad = 0
+        bad = checked = 0
         for name in names:
+            if not args.names and not data.is_present(name, args.data_dir):
+                print(f"{name}: not found locally, skipped")  # only sets named explicitly must be present
+                continue
             n, problems = data.verify(name, args.data_dir)
             for line in problems:
                 print(f"{name}: {line}", file=sys.stderr)
             bad += len(problems)
+            checked += 1
             print(f"{name}: {n - len(problems)}/{n} files ok")
+        if not checked:
+            raise DataError("no pinned data set found locally; run 'sr-lib data fetch NAME' or pass --data-dir")
         return 1 if bad else 0
     for name in names:
+        print(f"{name}: fetching {len(data.get_info(name).files)} pinned files ...", flush=True)
         print(f"{name}: {data.fetch(name, args.dest)}")
     return 0
 

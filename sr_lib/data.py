@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import functools
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -70,8 +71,8 @@ def registry() -> dict[str, DatasetInfo]:
         DatasetInfo("B100", "test", "100 BSDS500 val images (Martin et al. 2001), HR JPEGs", tuple(pinned["B100"])),
         DatasetInfo("T91", "train", "91 training images (Yang et al. 2010)", tuple(pinned["T91"])),
         DatasetInfo("BSD200", "train", "200 BSDS300 train images; T91 + BSD200 = the '291' set of VDSR", tuple(pinned["BSD200"])),
-        DatasetInfo("Urban100", "test", "100 urban images (Huang et al. 2015); no pinned copy yet",
-                    homepage="https://github.com/jbhuang0604/SelfExSR"),
+        DatasetInfo("Urban100", "test", "100 urban images (Huang et al. 2015), HR + MATLAB LR x2/x4",
+                    tuple(pinned["Urban100"]), homepage="https://github.com/jbhuang0604/SelfExSR"),
         DatasetInfo("Manga109", "test", "109 manga volumes (Matsui et al. 2017); licence requires a request",
                     homepage="http://www.manga109.org/en/"),
         DatasetInfo("DIV2K", "train", "800 train + 100 val 2K images (Agustsson & Timofte 2017); no pinned hash yet",
@@ -212,19 +213,47 @@ def verify(name: str, data_dir: str | Path | None = None) -> tuple[int, list[str
     return len(info.files), problems
 
 
+def lr_scale_of(path: str) -> int | None:
+    """The scale of a pinned ``<Set>/LR_bicubic/X<s>/<name>`` file, or None for any other file."""
+    parts = Path(path).parts
+    if len(parts) == 4 and parts[1] == "LR_bicubic" and re.fullmatch(r"X[1-9][0-9]*", parts[2]):
+        return int(parts[2][1:])
+    return None
+
+
+def check_lr_file(lr_path: Path, hr_path: Path, scale: int) -> None:
+    """One-line :class:`DataError` unless ``lr_path`` is, pixel for pixel, MATLAB ``imresize(modcrop(HR, s), 1/s)``
+    of ``hr_path`` (:func:`sr_lib.degrade.downscale`): what every ``LR_bicubic`` file must be, because
+    :func:`load_benchmark` prefers the file to computing that downscale."""
+    lr, expected = read_image(lr_path), downscale(read_image(hr_path), scale)
+    if lr.shape != expected.shape or not np.array_equal(lr, expected):
+        raise DataError(f"{lr_path}: not the MATLAB bicubic x{scale} downscale of {hr_path.name}")
+
+
 def fetch(name: str, dest: str | Path | None = None, timeout: float = 60.0) -> Path:
     """Download every pinned file of ``name`` into ``dest`` (default: the cache), checking each sha256.
 
     Each file goes through :func:`sr_lib.download.download` (temporary name, hash check, atomic rename); files
-    already there with the right hash are kept.
+    already there with the right hash are kept. HR files come first; each ``LR_bicubic`` file is then also checked
+    against the exact downscale of its HR image (:func:`check_lr_file`; some origins store it under another name,
+    e.g. Urban100's x2 LR is SelfExSR's ``image_SRF_2/*_SRF_2_HR.png``) and removed if it is not that image.
     """
     info = get_info(name)
     if not info.pinned:
         raise DataError(f"{info.name} has no pinned download; get it from {info.homepage or 'its source'}")
     root = Path(dest) if dest else cache_dir()
-    for f in info.files:
+    hr_by_stem = {Path(f.path).stem: f for f in info.files if Path(f.path).parent.name == "HR"}
+    for f in sorted(info.files, key=lambda f: lr_scale_of(f.path) is not None):  # stable: HR files first
         assert f.url is not None and f.sha256 is not None  # info.pinned
-        downloads.download(f.url, root / f.path, sha256=f.sha256, what=f.path, timeout=timeout, error=DataError)
+        target = downloads.download(f.url, root / f.path, sha256=f.sha256, what=f.path, timeout=timeout,
+                                    error=DataError)
+        scale, hr = lr_scale_of(f.path), hr_by_stem.get(Path(f.path).stem)
+        if scale is not None and hr is not None:
+            try:
+                check_lr_file(target, root / hr.path, scale)
+            except DataError as exc:
+                target.unlink()
+                raise DataError(f"{exc} (pinned from {f.url}); removed it") from None
     return root / info.name
 
 

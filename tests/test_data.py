@@ -107,3 +107,175 @@ def test_demo_set_works_offline() -> None:
     pairs = data.load_benchmark("Demo", 4)
     assert len(pairs) == 5 and any(p.hr.ndim == 2 for p in pairs)
     assert all(p.lr.shape[0] * 4 == p.hr.shape[0] for p in pairs)
+
+
+# ------------------------------------------------------------------------------------------------ Urban100 pins
+
+
+def test_urban100_is_pinned_to_selfexsr_at_one_commit() -> None:
+    info = data.get_info("urban100")
+    assert info.pinned and len(info.files) == 300
+    splits = {}
+    for f in info.files:
+        splits.setdefault(Path(f.path).parent.as_posix(), []).append(f)
+        assert f.url and f.url.startswith("https://raw.githubusercontent.com/jbhuang0604/SelfExSR/"
+                                          "8f6dd8c1d20cb7e8792a7177b4f6fd677633f598/data/Urban100/")
+    assert {k: len(v) for k, v in splits.items()} == {
+        "Urban100/HR": 100, "Urban100/LR_bicubic/X2": 100, "Urban100/LR_bicubic/X4": 100}
+    # the origin of the x2 LR is SelfExSR's x2 *ground truth* (its x2 experiments ran on half-size images)
+    assert all(f.url.endswith("_SRF_2_HR.png") for f in splits["Urban100/LR_bicubic/X2"])
+    assert [data.lr_scale_of(f.path) for f in info.files[:3]] == [None, 2, 4]
+
+
+@pytest.mark.parametrize("manifest", ["MANIFEST.tsv", "Urban100.MANIFEST.tsv"])
+def test_packaged_pins_equal_the_reference_manifests(manifest: str) -> None:
+    import csv
+
+    from conftest import require_dir
+
+    from sr_lib.download import github_raw_url
+
+    rows = list(csv.DictReader(require_dir("SR_DATA_DIR", manifest).read_text().splitlines(), delimiter="\t"))
+    pinned = {f.path: f for info in data.registry().values() for f in info.files}
+    assert rows
+    for row in rows:
+        f = pinned[row["file"]]
+        assert f.sha256 == row["sha256"]
+        assert f.url == github_raw_url(f"{row['source_repo']}@{row['source_commit']}", row["source_path"])
+
+
+def _png(image: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _fake_origin(monkeypatch, lr_x2: np.ndarray | None = None) -> dict[str, bytes]:
+    """A two-image pinned 'Urban100' served by a fake URL opener (no network): URL -> bytes."""
+    import hashlib
+    import io
+    import urllib.error
+    import urllib.request
+
+    from sr_lib.degrade import downscale
+
+    rng = np.random.default_rng(3)
+    served: dict[str, bytes] = {}
+    files = []
+    for stem in ("img_001", "img_002"):
+        hr = rng.integers(0, 256, (24, 36, 3)).astype(np.uint8)
+        for sub, image in (("HR", hr), ("LR_bicubic/X2", downscale(hr, 2) if lr_x2 is None else lr_x2),
+                           ("LR_bicubic/X4", downscale(hr, 4))):
+            raw = _png(image)
+            url = f"https://raw.githubusercontent.com/o/r/{'0' * 40}/{sub}/{stem}.png"
+            served[url] = raw
+            files.append(data.PinnedFile(f"Urban100/{sub}/{stem}.png", hashlib.sha256(raw).hexdigest(), url))
+    fake = data.DatasetInfo("Urban100", "test", "fake", tuple(files))
+    monkeypatch.setattr(data, "registry", lambda: {"Urban100": fake, "Demo": data.DatasetInfo("Demo", "demo", "")})
+
+    def urlopen(url: str, timeout: float = 0.0) -> io.BytesIO:
+        if url not in served:
+            raise urllib.error.URLError("offline")
+        return io.BytesIO(served[url])
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return served
+
+
+def test_fetch_downloads_checks_and_places_every_file(tmp_path, monkeypatch) -> None:
+    served = _fake_origin(monkeypatch)
+    folder = data.fetch("Urban100", tmp_path)
+    assert folder == tmp_path / "Urban100"
+    for f in data.get_info("Urban100").files:
+        assert (tmp_path / f.path).read_bytes() == served[f.url]
+    assert data.verify("Urban100", tmp_path) == (6, [])
+    pairs = data.load_benchmark("Urban100", 2, tmp_path)
+    assert [p.name for p in pairs] == ["img_001", "img_002"] and pairs[0].lr.shape == (12, 18, 3)
+    assert any("LR_bicubic" in str(p) for p in pairs[0].files)  # the fetched LR file is the one used
+
+
+def test_fetch_refuses_a_wrong_hash_and_leaves_no_file(tmp_path, monkeypatch) -> None:
+    served = _fake_origin(monkeypatch)
+    victim = data.get_info("Urban100").files[0]
+    served[victim.url] = served[victim.url][:-7] + b"corrupt"
+    with pytest.raises(DataError) as err:
+        data.fetch("Urban100", tmp_path)
+    assert "sha256" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / victim.path).exists()
+    assert [p.name for p in (tmp_path / victim.path).parent.iterdir()] == []  # no temporary file either
+
+
+def test_fetch_refuses_an_lr_file_that_is_not_the_exact_downscale(tmp_path, monkeypatch) -> None:
+    _fake_origin(monkeypatch, lr_x2=np.full((12, 18, 3), 7, np.uint8))  # hash-consistent, but not the HR's x2
+    with pytest.raises(DataError) as err:
+        data.fetch("Urban100", tmp_path)
+    assert "not the MATLAB bicubic x2 downscale of img_001.png" in str(err.value) and "\n" not in str(err.value)
+    assert (tmp_path / "Urban100" / "HR" / "img_001.png").is_file()
+    assert not (tmp_path / "Urban100" / "LR_bicubic" / "X2" / "img_001.png").exists()
+
+
+def test_verify_reports_missing_and_corrupted_urban100_files(tmp_path, monkeypatch, capsys) -> None:
+    from sr_lib.cli import main
+
+    _fake_origin(monkeypatch)
+    data.fetch("Urban100", tmp_path)
+    (tmp_path / "Urban100" / "LR_bicubic" / "X4" / "img_002.png").unlink()
+    hr = tmp_path / "Urban100" / "HR" / "img_001.png"
+    hr.write_bytes(hr.read_bytes()[:-1] + b"\x00")
+    n, problems = data.verify("Urban100", tmp_path)
+    assert n == 6 and sorted(p.split(":")[0] for p in problems) == ["missing", "wrong sha256"]
+    capsys.readouterr()
+    assert main(["data", "verify", "Urban100", "--data-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr()
+    err_lines = out.err.strip().splitlines()
+    assert len(err_lines) == 2 and all(line.startswith("Urban100: ") for line in err_lines)
+    assert any("missing" in line and "X4/img_002.png" in line for line in err_lines)
+    assert any("wrong sha256" in line and "HR/img_001.png" in line for line in err_lines)
+    assert "Urban100: 4/6 files ok" in out.out
+
+
+def test_data_cli_errors_are_one_line(tmp_path, monkeypatch, capsys) -> None:
+    from sr_lib.cli import main
+
+    monkeypatch.delenv("SR_DATA_DIR", raising=False)
+    monkeypatch.setenv("SR_CACHE_DIR", str(tmp_path / "cache"))
+    served = _fake_origin(monkeypatch)
+    victim = data.get_info("Urban100").files[3]
+    served[victim.url] = b"not the pinned bytes"
+    cases = [
+        (["data", "fetch", "Urban100", "--dest", str(tmp_path / "d")], "nothing was saved"),
+        (["data", "verify", "Urban100", "--data-dir", str(tmp_path / "none")], "sr-lib data fetch Urban100"),
+        (["data", "verify", "--data-dir", str(tmp_path / "none")], "no pinned data set found locally"),
+        (["data", "fetch", "Urban101"], "unknown data set 'Urban101'"),
+    ]
+    for argv, fragment in cases:
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("sr-lib: error: ") and fragment in err, err
+    assert not (tmp_path / "d" / victim.path).exists()
+
+
+def test_verify_without_names_skips_sets_that_are_absent(tmp_path, monkeypatch, capsys) -> None:
+    from sr_lib.cli import main
+
+    monkeypatch.delenv("SR_DATA_DIR", raising=False)
+    monkeypatch.setenv("SR_CACHE_DIR", str(tmp_path / "cache"))
+    _fake_origin(monkeypatch)
+    assert main(["data", "verify"]) == 2  # nothing anywhere
+    data.fetch("Urban100")  # into the cache
+    capsys.readouterr()
+    assert main(["data", "verify"]) == 0
+    assert "Urban100: 6/6 files ok" in capsys.readouterr().out
+
+
+def test_missing_urban100_says_how_to_fetch_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("SR_DATA_DIR", raising=False)
+    monkeypatch.setenv("SR_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(DataError) as err:
+        data.load_benchmark("Urban100", 4, tmp_path / "nowhere")
+    assert "\n" not in str(err.value) and "run 'sr-lib data fetch Urban100'" in str(err.value)

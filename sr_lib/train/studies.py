@@ -277,13 +277,16 @@ def run_arm(arm: Arm, seed: int, root: str | Path = "results", data_dir: str | P
     if status != "complete":
         return
     recipe = seeded_recipe(root, arm, seed)
+    state = None
     for scale in arm.scales:
+        model = None
         for plus in (False, True) if arm.self_ensemble else (False,):
             path = eval_path(root, arm, seed, scale, plus)
             if path.is_file():
                 continue
-            model = load_into(create_model(recipe.model, scale, options=recipe.options),
-                              read_state_dict(out / "last.pt"), out / "last.pt")
+            state = state if state is not None else read_state_dict(out / "last.pt")
+            model = model or load_into(create_model(recipe.model, scale, options=recipe.options), state,
+                                       out / "last.pt")
             res = evaluate_model(recipe.model, scale, list(arm.eval_sets), data_dir=data_dir, model=model,
                                  self_ensemble=plus)
             res.update(kind="eval", arm=arm.name, seed=seed, train_run=str(out / "result.json"))
