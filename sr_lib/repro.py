@@ -129,7 +129,7 @@ def prepare(model: str, scale: int, preset: str, iters: int | None = None, seed:
     if not all(present(s) for s in recipe.train_sets):
         recipe = replace(recipe, train_sets=("Demo",))
         notice = f"training sets {', '.join(recipe.train_sets)} not found: trained on the embedded Demo photos"
-    wanted = ["Set5"] if preset == "quick" else ["Set5", "Set14", "B100"]
+    wanted = ["Set5"] if preset == "quick" else ["Set5", "Set14", "B100", "Urban100"]  # Urban100 when fetched
     datasets = [d for d in wanted if present(d)]
     if not datasets:
         datasets = ["Demo"]
