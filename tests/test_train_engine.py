@@ -57,6 +57,9 @@ def test_paper_recipes_pin_the_published_numbers() -> None:
     assert PAPER["edsr-baseline"].iters == 300_000 and PAPER["mdsr"].multiscale == "batch"
     assert PAPER["san"].betas == (0.9, 0.99) and PAPER["san"].lr_gamma == 0.6
     assert PAPER["san"].lr_milestones[:2] == (50_000, 100_000)
+    for name in ("rcan", "msrn"):  # StepLR every 200 epochs [R], [M-new]; CSNLN's newer code halves once [C]
+        assert PAPER[name].lr_milestones == (200_000, 400_000, 600_000, 800_000), name
+    assert PAPER["csnln"].lr_milestones == (200_000,)
     g = PAPER["srgan"]
     assert (g.update, g.adv_weight, g.content_loss, g.lr, g.lr_milestones, g.lr_gamma, g.iters) == \
         ("gan", 1e-3, "vgg54", 1e-4, (100_000,), 0.1, 200_000)

@@ -165,6 +165,9 @@ _EDSR_CODE = dict(  # the EDSR-PyTorch defaults shared by RCAN, CSNLN, MSRN [E-P
     optimizer="adam", lr=1e-4, betas=(0.9, 0.999), eps=1e-8, batch_size=16, loss="l1",
     lr_milestones=(200_000,), lr_gamma=0.5,  # x0.5 every 200 epochs of 1000 iterations [E-PT]
 )
+# RCAN's and MSRN's code bases predate EDSR-PyTorch's MultiStepLR (``--decay 200``: one halving): their ``--lr_decay
+# 200`` is a StepLR, x0.5 every 200 epochs of 1000 iterations, i.e. four halvings in 10^6 updates.
+_EVERY_200_EPOCHS = tuple(range(200_000, 1_000_000, 200_000))
 _QUICK = dict(train_sets=("T91",), iters=2000, val_every=500, log_every=50, lr=1e-3, lr_milestones=(1500,))
 _QUICK_SLOW = {**_QUICK, "iters": 1200, "val_every": 300, "lr_milestones": (900,)}  # ~0.1 s per update on 2 cores
 
@@ -183,12 +186,14 @@ PAPER: dict[str, Recipe] = {
     "edsr": Recipe(model="edsr", hr_patch=96, iters=1_000_000, **_EDSR_CODE),  # 10^6 updates [E-P 4.5]
     "mdsr": Recipe(model="mdsr", scales=(2, 3, 4), multiscale="batch", hr_patch=96, iters=650_000,
                    **_EDSR_CODE),  # one scale per minibatch [E-P 4.2]; 650 epochs (template) [E-PT]
-    "rcan": Recipe(model="rcan", hr_patch=96, iters=1_000_000, **_EDSR_CODE),  # 1000 epochs default [R]
+    "rcan": Recipe(model="rcan", hr_patch=96, iters=1_000_000,  # 1000 epochs default [R]
+                   **{**_EDSR_CODE, "lr_milestones": _EVERY_200_EPOCHS}),  # the older code's StepLR: every 200 [R]
     "san": Recipe(model="san", hr_patch=96, iters=3_000_000, batch_size=16, optimizer="adam", lr=1e-4,
                   betas=(0.9, 0.99), eps=1e-8, loss="l1",  # beta2 0.99 [SA]
                   lr_milestones=tuple(range(50_000, 3_000_000, 50_000)), lr_gamma=0.6),  # x0.6 / 50 epochs [SA]
     "csnln": Recipe(model="csnln", hr_patch=96, iters=1_000_000, **_EDSR_CODE),  # HR 96 at x2 [C]
-    "msrn": Recipe(model="msrn", hr_patch=96, iters=1_000_000, **_EDSR_CODE),  # RGB retrain [M-new]
+    "msrn": Recipe(model="msrn", hr_patch=96, iters=1_000_000,  # RGB retrain [M-new]
+                   **{**_EDSR_CODE, "lr_milestones": _EVERY_200_EPOCHS}),  # StepLR, x0.5 every 200 epochs [M-new]
     "cmsc": Recipe(model="cmsc", hr_patch=41, scales=(2, 3, 4), multiscale="item", batch_size=64,
                    optimizer="sgd", momentum=0.9, weight_decay=1e-4, lr=0.1, lr_milestones=(2490, 4980, 7470),
                    lr_gamma=0.1, iters=9960, loss="model",  # no training section read: VDSR's recipe (cmsc.md)

@@ -184,11 +184,11 @@ STUDIES: dict[str, Study] = {s.name: s for s in [
     Study("csnln-cross-scale", "06_csnln", "The cross-scale attention branch adds PSNR over in-scale attention "
           "(CSNLN Sec. 4.3, Table 1).", ("csnln-cross-scale", "csnln-in-scale")),
     Study("msrn-msrb", "07_msrn", "Multi-scale residual blocks beat plain residual blocks of the same size "
-          "(MSRN Sec. 4.3).", ("msrn-msrb", "msrn-plain")),
-    Study("msrn-hff", "07_msrn", "Hierarchical feature fusion adds PSNR (MSRN Sec. 3.2, 4.3).",
+          "(MSRN, the MSRB's motivation).", ("msrn-msrb", "msrn-plain")),
+    Study("msrn-hff", "07_msrn", "Hierarchical feature fusion of every block's output adds PSNR (MSRN, HFFS).",
           ("msrn-msrb", "msrn-no-hff")),
-    Study("cmsc-vs-msrn", "07_msrn", "CMSC's cascaded multi-scale cross modules beat MSRN at the same training "
-          "compute (CMSC, papers/cmsc.md).", ("cmsc-equal-compute", "msrn-msrb")),
+    Study("cmsc-vs-msrn", "07_msrn", "Cascaded multi-scale cross modules beat MSRN at the same training compute "
+          "(CMSC, abstract).", ("cmsc-equal-compute", "msrn-msrb")),
 ]}
 
 # ----------------------------------------------------------------------------------------------------- the league
@@ -406,7 +406,7 @@ class Comparison:
             return "not decided (fewer than two seeds)"
         if self.held:
             return "held"
-        return "not held (the difference is within two standard errors)" if self.diff > 0 else \
+        return "not held (the difference is within two standard errors)" if self.diff >= 0 else \
             "not held (the other way round)"
 
 
