@@ -375,3 +375,355 @@ def error_maps(
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def draw_msrb(n_feats: int = 64, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """MSRN's multi-scale residual block (Li et al., ECCV 2018, Fig. 3) with ``n_feats`` = C channels: a 3x3 and a
+    5x5 path whose first outputs S1, P1 are *crossed* (both second-layer convolutions read ``[S1, P1]``), the 1x1
+    "confusion" of ``[S2, P2]`` back to C maps, and the identity skip ``M_n = S' + M_{n-1}``.
+
+    Every arrow carries a ``gid`` naming the edge it draws (``"S1->P2"``, ``"skip"``, ...); the title gives the
+    block's parameter count, taken from :class:`sr_lib.models.msrn.MSRB` itself.
+    """
+    from matplotlib.patches import Circle, FancyBboxPatch
+    from matplotlib.path import Path as MplPath
+
+    from .models.msrn import MSRB
+
+    if not isinstance(n_feats, int) or n_feats < 1:
+        raise ConfigError(f"draw_msrb needs a positive channel count, got {n_feats!r}")
+    c = n_feats
+    fig, ax = _new_axes(ax, (10.5, 3.9))
+    w, h = 1.9, 1.0  # box size
+    boxes = {  # name: (centre x, centre y, text, colour)
+        "in": (0.0, 0.0, f"$M_{{n-1}}$\n{c} maps", FEATURE_COLOR),
+        "S1": (3.0, 1.3, f"$S_1$: conv 3\u00d73\n{c}\u2192{c}, ReLU", IMAGE_COLOR),
+        "P1": (3.0, -1.3, f"$P_1$: conv 5\u00d75\n{c}\u2192{c}, ReLU", "#fdae6b"),
+        "S2": (6.6, 1.3, f"$S_2$: conv 3\u00d73\n{2 * c}\u2192{2 * c}, ReLU", IMAGE_COLOR),
+        "P2": (6.6, -1.3, f"$P_2$: conv 5\u00d75\n{2 * c}\u2192{2 * c}, ReLU", "#fdae6b"),
+        "conf": (10.0, 0.0, f"$S'$: conv 1\u00d71\n{4 * c}\u2192{c}, confusion", "0.88"),
+        "out": (14.3, 0.0, f"$M_n$\n{c} maps", FEATURE_COLOR),
+    }
+    width = {name: 2.4 if name == "conf" else w for name in boxes}
+    for name, (x, y, text, color) in boxes.items():
+        ax.add_patch(FancyBboxPatch((x - width[name] / 2, y - h / 2), width[name], h, boxstyle="round,pad=0.05",
+                                    facecolor=color, edgecolor="0.25", linewidth=0.9, zorder=3))
+        ax.text(x, y, text, ha="center", va="center", fontsize=8.5, zorder=4)
+    add_x = 12.4
+    ax.add_patch(Circle((add_x, 0.0), 0.3, facecolor="white", edgecolor="0.25", linewidth=1.0, zorder=3))
+    ax.text(add_x, 0.0, "+", ha="center", va="center", fontsize=13, zorder=4)
+
+    def edge(gid: str, points: Sequence[tuple[float, float]], color: str = "0.3", linewidth: float = 1.1) -> None:
+        arrow = FancyArrowPatch(path=MplPath(points), arrowstyle="-|>", mutation_scale=11, color=color,
+                                linewidth=linewidth, zorder=2)
+        arrow.set_gid(gid)
+        ax.add_patch(arrow)
+
+    def right(name: str) -> tuple[float, float]:  # the middle of a box's right edge
+        return boxes[name][0] + width[name] / 2 + 0.05, boxes[name][1]
+
+    def left(name: str) -> tuple[float, float]:
+        return boxes[name][0] - width[name] / 2 - 0.05, boxes[name][1]
+
+    edge("in->S1", [right("in"), (1.4, 0.0), (1.4, 1.3), left("S1")])
+    edge("in->P1", [right("in"), (1.4, 0.0), (1.4, -1.3), left("P1")])
+    for a in ("S1", "P1"):  # the cross connection: each second layer reads [S1, P1]
+        for b in ("S2", "P2"):
+            edge(f"{a}->{b}", [right(a), left(b)], KERNEL_COLOR if a[0] != b[0] else "0.3")
+    ax.text(4.8, 0.0, "concat\n$[S_1, P_1]$\n(" + f"{2 * c} maps)", ha="center", va="center", fontsize=8,
+            color=KERNEL_COLOR, bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0}, zorder=4)
+    edge("S2->conf", [right("S2"), (8.1, 1.3), (8.1, 0.2), left("conf")])
+    edge("P2->conf", [right("P2"), (8.1, -1.3), (8.1, -0.2), left("conf")])
+    ax.text(8.0, 0.0, f"concat $[S_2, P_2]$\n({4 * c} maps)", ha="right", va="center", fontsize=8, zorder=4)
+    edge("conf->add", [right("conf"), (add_x - 0.33, 0.0)])
+    edge("add->out", [(add_x + 0.33, 0.0), left("out")])
+    top = 2.3
+    edge("skip", [(0.0, h / 2 + 0.05), (0.0, top), (add_x, top), (add_x, 0.33)], KERNEL_COLOR, 1.4)
+    ax.text(6.1, top + 0.12, "identity skip (local residual learning): $M_n = S' + M_{n-1}$", ha="center",
+            va="bottom", fontsize=8.5, color=KERNEL_COLOR)
+    ax.set_xlim(-1.2, 15.4)
+    ax.set_ylim(-2.1, 3.0)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    weights = sum(p.numel() for p in MSRB(c).parameters())
+    ax.set_title(title or f"MSRB, C = {c}: 3\u00d73 and 5\u00d75 paths crossed after their first layer "
+                 f"({weights:,} parameters)", fontsize=10)
+    return fig
+
+
+def draw_rcan(config: Any = None, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """RCAN's residual in residual (Zhang et al., ECCV 2018, Fig. 2 and 4) for ``config``, in three rows: the network
+    with its long skip (Eq. 7), one residual group with its short skip (Eq. 9), one RCAB with its channel-attention
+    gate (Eq. 10-13). ``config``: a :class:`~sr_lib.models.rcan.RCANConfig` (default: the paper's) or any object
+    with ``n_resgroups, n_resblocks, n_feats, reduction``; its ablation switches ``long_skip``, ``short_skip`` and
+    ``channel_attention`` (default True) draw the removed parts dashed and grey."""
+    from matplotlib.patches import Circle, FancyBboxPatch
+
+    if config is None:
+        from .models.rcan import RCANConfig
+
+        config = RCANConfig()
+    try:
+        groups, blocks, feats, reduction = (int(getattr(config, a)) for a in
+                                            ("n_resgroups", "n_resblocks", "n_feats", "reduction"))
+    except AttributeError as exc:
+        raise ConfigError(f"draw_rcan needs a config with n_resgroups, n_resblocks, n_feats, reduction ({exc})") \
+            from None
+    if min(groups, blocks, feats, reduction) < 1 or feats // reduction < 1:
+        raise ConfigError(f"draw_rcan: need G, B >= 1 and C // r >= 1, got G={groups}, B={blocks}, C={feats}, "
+                          f"r={reduction}")
+    on = {k: bool(getattr(config, k, True)) for k in ("long_skip", "short_skip", "channel_attention")}
+    fig, ax = _new_axes(ax, (12.0, 5.4))
+    gate_color, off = "#c6dbef", "0.6"
+    centres: dict[str, tuple[float, float]] = {}
+    half: dict[str, float] = {}  # half width of each box or node, where arrows start and end
+
+    def box(key: str, x: float, y: float, text: str, width: float = 1.3, color: str = FEATURE_COLOR,
+            enabled: bool = True) -> None:
+        ax.add_patch(FancyBboxPatch((x - width / 2, y - 0.38), width, 0.76, boxstyle="round,pad=0.04",
+                                    facecolor=color if enabled else "white", edgecolor="0.25" if enabled else off,
+                                    linestyle="-" if enabled else "--", linewidth=0.9, zorder=2, gid=key))
+        ax.text(x, y, text, ha="center", va="center", fontsize=8, color="black" if enabled else off, zorder=3)
+        centres[key], half[key] = (x, y), width / 2 + 0.04
+
+    def arrow(a: tuple[float, float], b: tuple[float, float], color: str = "0.3", style: str = "arc3",
+              dashed: bool = False) -> None:
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=10, color=color, linewidth=1.1,
+                                     connectionstyle=style, linestyle="--" if dashed else "-", zorder=1))
+
+    def chain(keys: Sequence[str]) -> None:
+        for k1, k2 in zip(keys, keys[1:]):
+            (x1, y1), (x2, y2) = centres[k1], centres[k2]
+            arrow((x1 + half[k1], y1), (x2 - half[k2], y2))
+
+    def add_node(key: str, x: float, y: float, symbol: str = "+", enabled: bool = True) -> None:
+        ax.add_patch(Circle((x, y), 0.22, facecolor="white", edgecolor="0.25" if enabled else off, linewidth=1.0,
+                            linestyle="-" if enabled else "--", zorder=3))
+        ax.text(x, y, symbol, ha="center", va="center", fontsize=10, color="black" if enabled else off, zorder=4)
+        centres[key], half[key] = (x, y), 0.22
+
+    def series(name: str, count: int, x0: float, y: float, width: float, step: float) -> list[str]:
+        """``count`` boxes in four slots from ``x0``: 1, 2, ..., count (a "⋯" box for the middle when count > 4)."""
+        labels = [f"{name} {i}" for i in range(1, count + 1)] if count <= 4 else [f"{name} 1", f"{name} 2", "⋯",
+                                                                                   f"{name} {count}"]
+        x = x0 + (4 - len(labels)) * step / 2
+        for i, text in enumerate(labels):
+            box(f"{name}{i}", x + step * i, y, text, 0.6 if text == "⋯" else width,
+                "white" if text == "⋯" else FEATURE_COLOR)
+        return [f"{name}{i}" for i in range(len(labels))]
+
+    def zoom(key: str, to_y: float, right: float) -> None:  # dotted lines from a box to the row detailing it
+        (x, y), w = centres[key], half[key]
+        for a, b in ((x - w, 0.5), (x + w, right)):
+            ax.plot([a, b], [y - 0.42, to_y + 0.55], color="0.7", linewidth=0.8, linestyle=":")
+
+    def skip(name: str, start: tuple[float, float], node: str, height: float, label: str, enabled: bool) -> None:
+        x0, y0 = start
+        x1, y1 = centres[node]
+        color = KERNEL_COLOR if enabled else off
+        ax.plot([x0, x0, x1], [y0, y0 + height, y0 + height], color=color, linewidth=1.4,
+                linestyle="-" if enabled else "--", zorder=1, gid=name)
+        arrow((x1, y0 + height), (x1, y1 + 0.22), color=color, dashed=not enabled)
+        ax.text((x0 + x1) / 2, y0 + height + 0.08, label if enabled else f"{label}: removed", ha="center",
+                va="bottom", fontsize=8, color=color)
+
+    # row 1: the network
+    y = 5.2
+    box("lr", 0.0, y, "LR image", 1.1, IMAGE_COLOR)
+    box("head", 1.6, y, "head\nconv 3×3")
+    rgs = series("RG", groups, 3.5, y, 1.2, 1.55)
+    box("conv_lsc", 9.7, y, "conv 3×3")
+    add_node("add_lsc", 11.0, y)
+    box("up", 12.4, y, "upsample\n(sub-pixel)")
+    box("tail", 13.9, y, "conv 3×3")
+    box("sr", 15.3, y, "SR image", 1.1, IMAGE_COLOR)
+    chain(["lr", "head", *rgs, "conv_lsc", "add_lsc", "up", "tail", "sr"])
+    skip("long_skip", (2.45, y), "add_lsc", 0.85, r"long skip: $F_{DF} = F_0 + W_{LSC} F_G$ (Eq. 7)", on["long_skip"])
+    ax.text(2.45, y - 0.55, "$F_0$", ha="center", va="top", fontsize=8)
+    ax.text(6.6, y - 0.7, f"{groups} residual groups (RG)", ha="center", va="top", fontsize=8)
+
+    # row 2: one residual group
+    y2 = 2.9
+    zoom(rgs[0], y2, 12.7)
+    box("g_in", 1.3, y2, "$F_{g-1}$", 1.0, "white")
+    rcabs = series("RCAB", blocks, 3.3, y2, 1.25, 1.6)
+    box("g_conv", 9.6, y2, "conv 3×3")
+    add_node("add_ssc", 10.9, y2)
+    box("g_out", 12.1, y2, "$F_g$", 0.8, "white")
+    chain(["g_in", *rcabs, "g_conv", "add_ssc", "g_out"])
+    skip("short_skip", (2.1, y2), "add_ssc", 0.75, r"short skip: $F_g = F_{g-1} + W_g F_{g,B}$ (Eq. 9)",
+         on["short_skip"])
+
+    # row 3: one RCAB and its channel-attention gate
+    y3 = 0.6
+    zoom(rcabs[0], y3, 15.3)
+    ca = on["channel_attention"]
+    box("r_in", 0.9, y3, "$F_{g,b-1}$", 1.1, "white")
+    box("c1", 2.45, y3, "conv 3×3\n+ ReLU", 1.2)
+    box("c2", 3.9, y3, "conv 3×3", 1.1)
+    squeezed = feats // reduction
+    stats = [("pool", "mean over\nH×W → $z$", 1.3), ("down", f"1×1 conv\n{feats}→{squeezed}, ReLU", 1.55),
+             ("upc", f"1×1 conv\n{squeezed}→{feats}", 1.3), ("sig", "sigmoid\n→ $s$", 1.0)]
+    x = 5.8
+    for k, t, w in stats:
+        box(k, x, y3 - 1.25, t, w, gate_color, ca)
+        x += w + 0.45
+    add_node("mul", 11.6, y3, "×", ca)
+    add_node("add_rcab", 13.2, y3)
+    box("r_out", 14.6, y3, "$F_{g,b}$", 1.0, "white")
+    chain(["r_in", "c1", "c2"])
+    arrow((4.45, y3), (11.38, y3))
+    ax.text(8.3, y3 + 0.1, f"$X$ (H×W×{feats})", ha="center", va="bottom", fontsize=8)
+    gate = "0.3" if ca else off
+    style = "-" if ca else "--"
+    ax.plot([5.0, 5.0], [y3, y3 - 1.25], color=gate, linewidth=1.1, linestyle=style, zorder=1)
+    arrow((5.0, y3 - 1.25), (centres["pool"][0] - half["pool"], y3 - 1.25), gate, dashed=not ca)
+    for k1, k2 in (("pool", "down"), ("down", "upc"), ("upc", "sig")):
+        arrow((centres[k1][0] + half[k1], y3 - 1.25), (centres[k2][0] - half[k2], y3 - 1.25), gate, dashed=not ca)
+    ax.plot([centres["sig"][0] + half["sig"], 11.6], [y3 - 1.25] * 2, color=gate, linewidth=1.1, linestyle=style,
+            zorder=1)
+    arrow((11.6, y3 - 1.25), (11.6, y3 - 0.22), gate, dashed=not ca)
+    ax.text(8.3, y3 - 1.85, r"channel attention (Eq. 10-12): $\hat{x}_c = s_c \cdot x_c$" if ca else
+            "channel attention: removed (a plain residual block)", ha="center", va="top", fontsize=8,
+            color="#08519c" if ca else off)
+    chain(["mul", "add_rcab", "r_out"])
+    skip("local_skip", (1.45, y3), "add_rcab", 0.65, "local skip (Eq. 13)", True)
+
+    ax.set_xlim(-0.7, 16.0)
+    ax.set_ylim(-1.4, 6.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title or f"RCAN: {groups} residual groups × {blocks} RCABs, {feats} features, channel reduction "
+                 f"{reduction}", fontsize=10)
+    return fig
+
+
+def draw_cross_scale_attention(
+    image: np.ndarray,
+    query: tuple[int, int] | None = None,
+    scale: int = 2,
+    patch: int = 5,
+    top_k: int = 3,
+    softmax_scale: float = 40.0,
+    hr: np.ndarray | None = None,
+    title: str | None = None,
+) -> Figure:
+    """CSNLN's cross-scale non-local attention (Mei et al., CVPR 2020, Sec. 3.2, Eq. 3-4, Fig. 3) on the pixels of
+    one image: the ``patch x patch`` query at ``query`` (top-left row, column) of the image X is matched against
+    every patch of ``Y = X`` down-scaled by ``scale`` (bilinear, as :class:`~sr_lib.models.csnln.CrossScaleAttention`
+    does to its features), and each match stands for its ``scale``-times larger *parent* in X, the region Y's patch
+    was made from; the softmax-weighted sum of the parents is the query's up-scaled estimate.
+
+    The patches and parents are cut by :func:`sr_lib.models.csnln.extract_image_patches`, as in the network. In place
+    of the learned embeddings, patches are compared by normalised cross-correlation (means removed, then
+    ``softmax(softmax_scale * cosine)``; the network's temperature is 10 on learned features and unnormalised queries,
+    on unit-length pixel patches 10 would spread the weights over thousands of keys), the parents are pasted with
+    their means replaced by the query's, and keys whose parent contains the query's centre are left out so that the
+    figure shows matches *elsewhere* in the image. ``query``: default the most textured patch. ``image``: (H, W) or RGB (H, W, 3) in 0..255 units (its luma is
+    used). ``hr``: the HR image of which ``image`` is the ``1/scale`` downscale; when given, its region under the
+    query is shown next to the paste, as the answer the paste tries to give. The ``top_k`` best matches (no two of which overlap) get one colour each in every panel; their
+    rectangles carry ``gid`` ``"query"``, ``"match-<i>"`` (in Y) and ``"parent-<i>"`` (in X).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from .color import luma
+    from .models.csnln import extract_image_patches
+
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
+        raise ConfigError(f"draw_cross_scale_attention needs an integer scale >= 2, got {scale!r}")
+    if isinstance(patch, bool) or not isinstance(patch, int) or patch < 1 or patch % 2 == 0 or top_k < 1:
+        raise ConfigError(f"draw_cross_scale_attention needs an odd patch size and top_k >= 1, got {patch!r}, {top_k!r}")
+    img = np.asarray(image)
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
+        raise ConfigError(f"draw_cross_scale_attention needs an (H, W) or (H, W, 3) image, got shape {img.shape}")
+    grey = (luma(img, "float") if img.ndim == 3 else img.astype(np.float64)) / 255.0
+    height, width = (grey.shape[0] // scale) * scale, (grey.shape[1] // scale) * scale
+    if query is None:  # the most textured patch (largest standard deviation), first in row-major order on ties
+        windows = np.lib.stride_tricks.sliding_window_view(grey[:height, :width], (patch, patch))
+        row, col = (int(v) for v in np.unravel_index(np.argmax(windows.std(axis=(2, 3))), windows.shape[:2]))
+    else:
+        row, col = query
+    if not (0 <= row <= height - patch and 0 <= col <= width - patch):
+        raise ConfigError(f"query {query} with patch {patch} lies outside the {height}x{width} image")
+    x = torch.from_numpy(np.ascontiguousarray(grey[:height, :width])).float()[None, None]
+    y = F.interpolate(x, scale_factor=1.0 / scale, mode="bilinear")
+    small_w = width // scale
+
+    def unit(v: torch.Tensor) -> torch.Tensor:  # mean removed, unit length (rows)
+        v = v - v.mean(dim=-1, keepdim=True)
+        return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+    keys = unit(extract_image_patches(y, patch, 1)[0].flatten(1))  # (L, p*p), L = (H/s)(W/s)
+    parents = extract_image_patches(x, scale * patch, scale)[0, :, 0]  # (L, sp, sp), the same L
+    q = unit(x[0, 0, row:row + patch, col:col + patch].reshape(1, -1))[0]
+    key_pad, parent_pad = (patch - 1) // 2, (scale * patch - scale) // 2  # 'same' padding before the top-left key
+    g, h = torch.arange(keys.shape[0]) // small_w, torch.arange(keys.shape[0]) % small_w
+    top, left = scale * g - parent_pad, scale * h - parent_pad  # each parent's top-left corner in X
+    centre_r, centre_c = row + patch // 2, col + patch // 2
+    own = (top <= centre_r) & (centre_r < top + scale * patch) & (left <= centre_c) & (centre_c < left + scale * patch)
+    scores = (keys @ q).masked_fill(own, -math.inf)
+    weights = torch.softmax(softmax_scale * scores, dim=0)
+    order, taken = [], torch.zeros_like(own)
+    for k in torch.argsort(scores, descending=True).tolist():  # greedy: the best keys that do not overlap
+        if len(order) == top_k or scores[k] == -math.inf:
+            break
+        if not taken[k]:
+            order.append(k)
+            taken |= ((g - g[k]).abs() < patch) & ((h - h[k]).abs() < patch)
+    centred = parents - parents.mean(dim=(1, 2), keepdim=True)  # brightness offsets do not count, as in matching
+    paste = (weights[:, None, None] * centred).sum(dim=0) + x[0, 0, row:row + patch, col:col + patch].mean()
+
+    fig = Figure(figsize=(10.0, 6.4), dpi=DPI, layout="constrained")
+    upper, lower = fig.subfigures(2, 1, height_ratios=[2.1, 1.0])
+    ax_x, ax_y, ax_p = upper.subplots(1, 3, width_ratios=[scale, 1.0, scale])
+    colors = [f"C{i}" for i in range(len(order))]
+
+    def box(ax: Axes, r: float, c: float, size: int, color: str, gid: str) -> None:
+        rect = Rectangle((c - 0.5, r - 0.5), size, size, fill=False, edgecolor=color, linewidth=1.6, zorder=5)
+        rect.set_gid(gid)
+        ax.add_patch(rect)
+
+    ax_x.imshow(x[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    box(ax_x, row, col, patch, KERNEL_COLOR, "query")
+    ax_x.set_title(f"X (the input, {height}\u00d7{width}): query {patch}\u00d7{patch}", fontsize=9)
+    ax_y.imshow(y[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    heat = weights.view(height // scale, small_w).numpy()
+    ax_y.imshow(np.ma.masked_less(heat, 0.05 * heat.max()), cmap="autumn_r", alpha=0.8)  # keys of >= 5% of the top
+    ax_y.set_title(f"Y = X\u2193{scale}: matching weights,\n{len(order)} best {patch}\u00d7{patch} matches", fontsize=9)
+    ax_p.imshow(x[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    box(ax_p, row, col, patch, KERNEL_COLOR, "query-again")
+    ax_p.set_title(f"X: their parents, {scale * patch}\u00d7{scale * patch} ({scale}\u00d7 larger)", fontsize=9)
+    for i, (k, color) in enumerate(zip(order, colors)):
+        box(ax_y, int(g[k]) - key_pad, int(h[k]) - key_pad, patch, color, f"match-{i}")
+        box(ax_p, int(top[k]), int(left[k]), scale * patch, color, f"parent-{i}")
+    for ax in (ax_x, ax_y, ax_p):
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    tiles = [("query", x[0, 0, row:row + patch, col:col + patch], KERNEL_COLOR)]
+    for i, (k, color) in enumerate(zip(order, colors)):
+        parent = parents[k]
+        tiles.append((f"parent {i + 1}\nweight {float(weights[k]):.2f}", parent, color))
+    tiles.append(("weighted paste\n(CS-NL output)", paste, "0.25"))
+    if hr is not None:
+        truth = np.asarray(hr)
+        truth = (luma(truth, "float") if truth.ndim == 3 else truth.astype(np.float64)) / 255.0
+        if truth.shape[0] < scale * height or truth.shape[1] < scale * width:
+            raise ConfigError(f"hr {truth.shape[:2]} is not {scale}x the image {grey.shape[:2]}")
+        r0, c0 = scale * row, scale * col
+        tiles.append(("HR truth under\nthe query", torch.from_numpy(truth[r0:r0 + scale * patch, c0:c0 + scale * patch]),
+                      "0.25"))
+    axes = lower.subplots(1, len(tiles))
+    low, high = min(float(t.min()) for _, t, _ in tiles), max(float(t.max()) for _, t, _ in tiles)
+    for ax, (label, tile, color) in zip(axes, tiles):  # one grey scale for all tiles, stretched to their range
+        ax.imshow(tile.numpy(), cmap="gray", vmin=low, vmax=max(high, low + 1e-3), interpolation="nearest")
+        ax.set_title(label, fontsize=8, color=color)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_edgecolor(color)
+            spine.set_linewidth(2.0)
+    fig.suptitle(title or f"Cross-scale attention on pixels, x{scale}: a query in X, its matches in X\u2193{scale}, "
+                 f"and their {scale}\u00d7 larger parents pasted back", fontsize=10)
+    return fig

@@ -130,6 +130,13 @@ def sqrtm_newton_schulz(cov: Tensor, iterations: int = 5) -> Tensor:
     return y * norm.sqrt()
 
 
+def sqrtm_eigh(cov: Tensor) -> Tensor:
+    """The exact square root of each symmetric PSD matrix of ``(B, C, C)`` by eigendecomposition (negative rounding
+    errors -> 0): the reference :func:`sqrtm_newton_schulz` approximates (chapter 5, ``benchmarks/newton_schulz.py``)."""
+    eigenvalues, vectors = torch.linalg.eigh(cov)
+    return vectors @ torch.diag_embed(eigenvalues.clamp(min=0).sqrt()) @ vectors.transpose(-1, -2)
+
+
 def soca_statistics_window(h: int, w: int, max_side: int = SOCA_MAX_SIDE) -> tuple[slice, slice]:
     """Rows and columns whose covariance SOCA uses, exactly as the official branches (Python slice semantics).
 
