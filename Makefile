@@ -10,7 +10,7 @@ ITERS ?=
 DATA ?= $(SR_DATA_DIR)
 WEIGHTS ?= $(SR_WEIGHTS_DIR)
 
-.PHONY: install book test repro results quick-runs studies league verify-results clean
+.PHONY: install book test repro results chapter-measurements quick-runs studies league verify-results clean
 
 install:  ## sr_lib with the book and test extras; torch only if it is not importable yet (Colab keeps its own)
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install "torch>=2.2"
@@ -45,8 +45,17 @@ results: install  ## regenerate every committed results file from one clean comm
 	$(PYTHON) benchmarks/bench_inference.py --device cpu --size 45x80 --scale 4 --repeat 5 --warmup 2 \
 	  --models srcnn vdsr-nobias edsr-baseline srresnet msrn rcan --json results/bench_inference_cpu_45x80.json
 	$(PYTHON) benchmarks/bench_train.py --data-dir $(DATA) --iters 60 --repeat 3 --json results/bench_train_cpu.json
+	$(MAKE) chapter-measurements
 	$(MAKE) quick-runs
 	$(PYTHON) -m sr_lib.results check-commit results/*.json results/train/*/result.json  # one clean commit
+
+# Measurements chapters 5 and 6 read (one thread: the numbers are per core): Newton-Schulz vs eigendecomposition,
+# CSNLN's time and memory against the input size, cross-scale patch recurrence of the test sets (Urban100 if present).
+chapter-measurements: install  ## the benchmarks/ files of chapters 5-6 (a few CPU minutes; needs SR_DATA_DIR)
+	@test -n "$(DATA)" || { echo "make chapter-measurements needs SR_DATA_DIR"; exit 2; }
+	OMP_NUM_THREADS=1 $(PYTHON) benchmarks/newton_schulz.py --json results/bench_newton_schulz_cpu.json
+	OMP_NUM_THREADS=1 $(PYTHON) benchmarks/csnln_cost.py --json results/bench_csnln_cost_cpu.json
+	OMP_NUM_THREADS=1 $(PYTHON) benchmarks/csnln_recurrence.py --data-dir $(DATA) --json results/selfsim_recurrence_x2.json
 
 # Every family's quick preset (the chapters' live runs), trained from scratch into results/train/<run>/.
 QUICK_RUNS := srcnn:2 vdsr:2 edsr-baseline:2 edsr:2 mdsr:2 rcan:2 san:2 csnln:2 msrn:2 cmsc:2 srresnet:4 srgan:4 dan:2

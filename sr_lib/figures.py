@@ -8,6 +8,10 @@ figure returned as a cell's last expression is displayed once.
 * :func:`draw_conv_stack` — a feed-forward stack of convolutions drawn as feature-map slabs joined by the kernel
   window each layer slides over its input; :func:`draw_srcnn` is the SRCNN instance (the three-layer overview of
   Dong et al., ECCV 2014 / TPAMI 2016, drawn from an :class:`~sr_lib.models.srcnn.SRCNNConfig`).
+* :func:`draw_vdsr`, :func:`draw_rcan` (residual in residual: long and short skips, the channel-attention gate;
+  chapter 5), :func:`draw_cross_scale_attention` (a query patch matched in the down-scaled image, the larger patch
+  pasted back; chapter 6), :func:`draw_msrb` (the two crossing 3x3 / 5x5 paths of a multi-scale residual block;
+  chapter 7) — the key ideas of the chapters, drawn from the package's configurations.
 * :func:`filter_grid` — the kernels of one convolution (e.g. SRCNN's 64 first-layer 9x9 filters) as a tiled image.
 * :func:`plot_psnr_curve` — validation PSNR of a training run against wall time or iterations, with reference lines.
 * :func:`error_maps` — absolute-error images of several results against one reference, on one colour scale.
