@@ -95,6 +95,16 @@ def _wide(res_scale: float) -> Recipe:  # 8 blocks x 64 channels at 50x the pape
                  lr_milestones=())
 
 
+def _mdsr_equal_compute() -> Recipe:
+    """MDSR (the quick size) on x2+x3+x4 for the training MACs of the three single-scale EDSR runs together."""
+    from .loop import training_macs_per_iteration
+
+    mdsr = get_recipe("mdsr", "quick", 2, **{**_EDSR, "model_options": (("n_feats", 32), ("n_resblocks", 4))})
+    singles = sum(training_macs_per_iteration(_edsr(s)) * _EDSR["iters"] for s in (2, 3, 4))
+    iters = round(singles / training_macs_per_iteration(mdsr))
+    return replace(mdsr, iters=iters, lr_milestones=(iters * 3 // 4,))
+
+
 # ------------------------------------------------------------------------------ chapters 5-7: attention, multi-scale
 # Each family's quick model (16 channels) at x2 on T91 + BSD200, 48x48 HR patches, 600 updates of batch 16, Adam 1e-3
 # halved at 75% (as chapter 4); the RCAN ablation uses 3 groups x 3 blocks so that the skips have something to skip.
@@ -139,9 +149,7 @@ _ARMS: list[Arm] = [
     Arm("edsr-x4", "x4 from scratch", _edsr(4)),
     Arm("edsr-x4-from-x2", "x4 from the x2 weights", _edsr(4), init_arm="edsr-x2",
         init_skip=("tail.0.2",)),  # the second x2 upsampling stage is new; everything else starts from x2
-    Arm("mdsr-x234", "MDSR, x2+x3+x4", get_recipe("mdsr", "quick", 2, **{
-        **_EDSR, "model_options": (("n_feats", 32), ("n_resblocks", 4)), "iters": 3 * _EDSR["iters"],
-        "lr_milestones": (3 * _EDSR["lr_milestones"][0],)}), eval_scales=(2, 3, 4)),
+    Arm("mdsr-x234", "MDSR, x2+x3+x4", _mdsr_equal_compute(), eval_scales=(2, 3, 4)),
     Arm("edsr-wide-rs1", "8 x 64, no residual scaling", _wide(1.0)),
     Arm("edsr-wide-rs0.1", "8 x 64, residual scaling 0.1", _wide(0.1)),
     Arm("rcan-full", "RCAN: long + short skips, channel attention", _small("rcan", _RCAN)),
