@@ -9,7 +9,8 @@ linearly with the image (and it is a different function from the whole-image for
 
 For each model (``quick``: the chapter's quick preset, 16 features and one unrolled step; ``paper``: 128 features,
 12 steps, only at sizes below ``--max-gmacs``) and each square LR size, both protocols are measured at x2 on random
-weights and a random input, each in its own forked process:
+weights and a random input, each in a fresh Python process (this script run with ``--row``; a forked process could
+hang in OpenMP when the parent had already used its thread pool, as a test runner does):
 
 * ``gmacs``, ``network_calls``: multiply-accumulates counted on the meta device (:mod:`sr_lib.complexity`; for the
   chopped protocol every tile is counted);
@@ -29,12 +30,12 @@ square for reference. Results and provenance go atomically to ``--json``:
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
+import json
 import resource
 import statistics
+import subprocess
 import sys
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,8 @@ def _protocol(name: str) -> Any:
     return lambda fn, x: forward_chop(fn, x, scale=SCALE)
 
 
-def _measure(model_name: str, lr_hw: tuple[int, int], protocol: str, repeat: int, conn: Connection) -> None:
-    """Child process: count, then time one (model, size, protocol); sends a dict (or an error line) to ``conn``."""
+def _measure(model_name: str, lr_hw: tuple[int, int], protocol: str, repeat: int) -> dict[str, Any]:
+    """Count, then time one (model, size, protocol) in this process; a dict, or one error line under ``error``."""
     try:
         torch.manual_seed(0)
         model = create_model("csnln", SCALE, options=model_options()[model_name]).eval()
@@ -104,37 +105,32 @@ def _measure(model_name: str, lr_hw: tuple[int, int], protocol: str, repeat: int
                 run(model, x)
                 times.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        conn.send({"gmacs": macs / 1e9, "network_calls": calls, "largest_call": list(largest),
-                   "attention_matrix_mib": attention_matrix_bytes(largest) / 2**20,
-                   "median_s": statistics.median(times), "times_s": times,
-                   "peak_rss_increase_mib": (after - before) / 1024})  # ru_maxrss is in KiB on Linux
+        return {"gmacs": macs / 1e9, "network_calls": calls, "largest_call": list(largest),
+                "attention_matrix_mib": attention_matrix_bytes(largest) / 2**20,
+                "median_s": statistics.median(times), "times_s": times,
+                "peak_rss_increase_mib": (after - before) / 1024}  # ru_maxrss is in KiB on Linux
     except (SRLibError, RuntimeError, MemoryError) as exc:
-        conn.send({"error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
-    finally:
-        conn.close()
+        return {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
 
 
 def measure(model_name: str, lr_hw: tuple[int, int], protocol: str, repeat: int) -> dict[str, Any]:
-    """One row, measured in a forked process so that its peak memory is its own."""
+    """One row, measured by this script in a fresh Python process so that its peak memory is its own."""
     row: dict[str, Any] = {"model": model_name, "protocol": protocol, "lr_size": list(lr_hw),
                            "pixels": lr_hw[0] * lr_hw[1]}
-    ctx = mp.get_context("fork")
-    receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_measure, args=(model_name, lr_hw, protocol, repeat, send))
-    child.start()
-    send.close()
-    try:
-        row.update(receive.recv())
-    except EOFError:
-        row["error"] = "the measuring process ended without a result (killed, out of memory?)"
-    child.join()
+    child = subprocess.run([sys.executable, __file__, "--row", model_name, str(lr_hw[0]), str(lr_hw[1]), protocol,
+                            str(repeat)], capture_output=True, text=True)
+    lines = child.stdout.strip().splitlines()
+    if child.returncode != 0 or not lines:
+        row["error"] = f"the measuring process ended without a result (exit {child.returncode}; killed, out of memory?)"
+    else:
+        row.update(json.loads(lines[-1]))
     return row
 
 
 def skip_reason(model_name: str, lr_hw: tuple[int, int], protocol: str, max_gmacs: float,
                 max_attention_mib: float) -> str | None:
     """Why a configuration is not run (too many MACs or too large an attention matrix), or None."""
-    with torch.device("meta"):  # the parent computes nothing real, so that forking it stays safe
+    with torch.device("meta"):  # nothing real is computed here
         model = create_model("csnln", SCALE, options=model_options()[model_name])
     shape = (1, 3, *lr_hw)
     macs = count_macs(model, shape) if protocol == "whole" else count_macs_via(model, shape, _protocol(protocol))[0]
@@ -170,6 +166,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--row"]:  # the child process of :func:`measure`: one JSON line on stdout
+        model, height, width, protocol, repeat = argv[1:]
+        print(json.dumps(_measure(model, (int(height), int(width)), protocol, int(repeat))))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", choices=sorted(DEFAULT_SIZES), default=list(DEFAULT_SIZES))
     ap.add_argument("--sizes", nargs="+", type=int, help="square LR sides, even (default: per model, see the code)")
