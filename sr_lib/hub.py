@@ -36,7 +36,7 @@ from . import download as downloads
 from .download import github_raw_url, hash_matches
 from .errors import WeightsError
 
-Format = Literal["mat", "legacy-pickle", "state-dict"]
+Format = Literal["mat", "legacy-pickle", "state-dict", "npz"]
 Kind = Literal["model", "aux"]
 
 
@@ -49,7 +49,8 @@ class WeightsEntry:
     scale: the scale the file is for; None when one file serves every scale (VDSR, MDSR).
     path: where the file lives below a weights folder (``$SR_WEIGHTS_DIR``, the cache), ``/``-separated.
     format: ``"mat"`` (MATLAB, SRCNN), ``"legacy-pickle"`` (pre-zip torch pickle: a whole pickled module such as
-        VDSR's, or a bare tensor such as DAN's PCA matrices), ``"state-dict"`` (a torch state dict).
+        VDSR's, or a bare tensor such as DAN's PCA matrices), ``"state-dict"`` (a torch state dict), ``"npz"``
+        (numpy arrays, read with ``allow_pickle=False``: NIQE's pristine model).
     source: ``repo@commit:path`` of the file (or of the README that links it).
     url: direct download URL (https, pinned), or None where only a web page exists.
     sha256: full expected sha256, where known.
@@ -111,9 +112,20 @@ VGG19_WEIGHTS = WeightsEntry(
     kind="aux", variant="vgg19", notes="ImageNet VGG19 of torchvision (548 MiB); a plain state dict",
 )
 
+#: NIQE's pristine-image model (Mittal et al. 2013; the LIVE MATLAB release's ``modelparameters.mat`` as numpy arrays),
+#: read by :func:`sr_lib.metrics.niqe`.
+NIQE_MODEL = WeightsEntry(
+    model=None, scale=None, path="niqe/niqe_pris_params.npz", format="npz",
+    source="XPixelGroup/BasicSR@8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a:basicsr/metrics/niqe_pris_params.npz",
+    url=github_raw_url("XPixelGroup/BasicSR@8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a",
+                       "basicsr/metrics/niqe_pris_params.npz"),
+    sha256="2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296", kind="aux", variant="niqe",
+    notes="mu_pris_param (1, 36), cov_pris_param (36, 36), gaussian_window (7, 7); Apache-2.0 (BasicSR)",
+)
+
 
 def _unregistered_files() -> tuple[WeightsEntry, ...]:
-    """Auxiliary files of models that are not registered: IKC's PCA matrix (in DAN's repository), VGG19."""
+    """Auxiliary files of no registered model: IKC's PCA matrix (in DAN's repository), VGG19, NIQE's model."""
     from .models import get_model_entry
 
     dan = get_model_entry("dan-v1")
@@ -125,7 +137,7 @@ def _unregistered_files() -> tuple[WeightsEntry, ...]:
         notes="IKC's PCA kernel-code matrix, shipped in DAN's repository (one float32 tensor; read with "
               "sr_lib.models.dan.load_pca_matrix)",
     )
-    return (ikc, VGG19_WEIGHTS)
+    return (ikc, VGG19_WEIGHTS, NIQE_MODEL)
 
 
 _REGISTRY: tuple[WeightsEntry, ...] | None = None

@@ -93,3 +93,77 @@ def test_bgr_trap_is_visible() -> None:
 def test_shave() -> None:
     assert shave(np.zeros((10, 12, 3)), 2).shape == (6, 8, 3)
     assert shave(np.zeros((10, 12)), 0).shape == (10, 12)
+
+
+# ---------------------------------------------------------------------------------------------------------- NIQE
+
+
+def test_niqe_matches_the_matlab_reference(data_dir, weights_dir) -> None:
+    """MATLAB R2021a's NIQE of BasicSR's baboon.png (= Set14 HR baboon, first 492 columns), to 1e-3."""
+    from sr_lib.imageio import read_image
+    from sr_lib.metrics import NIQE_MATLAB_REFERENCE as ref, load_niqe_model, niqe
+
+    hr = read_image(data_dir / ref["dataset"] / "HR" / f"{ref['image']}.png")
+    image = hr[:, : ref["columns"]]
+    model = load_niqe_model(weights_dir)
+    assert niqe(image, model=model) == pytest.approx(ref["niqe"], abs=1e-3)
+    # the release crops to whole 96x96 blocks from the top left: the uncropped image has the same 5x5 blocks
+    assert niqe(hr, model=model) == niqe(image, model=model)
+    # a natural image scores better (lower) than its blurred copy: x4 bicubic down and up again
+    from sr_lib.degrade.bicubic import imresize
+
+    blurred = imresize(imresize(hr, 0.25), output_shape=hr.shape[:2])
+    assert niqe(blurred, model=model) > niqe(hr, model=model) + 1
+
+
+def test_niqe_half_size_image_mirrors_its_borders(weights_dir) -> None:
+    """The clamped borders of the older MATLAB imresize give a different (wrong for R2021a) score."""
+    from sr_lib.degrade.bicubic import contributions, imresize
+
+    w_clamp, i_clamp = contributions(16, 8, 0.5)
+    w_mirror, i_mirror = contributions(16, 8, 0.5, borders="mirror")
+    np.testing.assert_array_equal(w_clamp, w_mirror)
+    np.testing.assert_array_equal(i_mirror[0], [2, 1, 0, 0, 1, 2, 3, 4])  # [1:n, n:-1:1], 0-based
+    np.testing.assert_array_equal(i_clamp[0], [0, 0, 0, 0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(i_clamp[2:-2], i_mirror[2:-2])  # only the outer outputs differ
+    x = np.random.default_rng(0).random((16, 16))
+    np.testing.assert_array_equal(imresize(x, 0.5)[2:-2, 2:-2], imresize(x, 0.5, borders="mirror")[2:-2, 2:-2])
+    with pytest.raises(Exception, match="borders must be"):
+        imresize(x, 0.5, borders="wrap")
+
+
+def test_aggd_fit_recovers_known_shapes() -> None:
+    from sr_lib.metrics import aggd_fit
+
+    rng = np.random.default_rng(0)
+    alpha, left, right = aggd_fit(rng.laplace(size=200_000))
+    assert alpha == pytest.approx(1.0, abs=0.03) and left == pytest.approx(right, rel=0.02)
+    alpha, left, right = aggd_fit(rng.normal(scale=2.0, size=200_000))
+    assert alpha == pytest.approx(2.0, abs=0.05) and left == pytest.approx(2.0 * np.sqrt(2), rel=0.02)
+    skewed = np.where(rng.random(200_000) < 0.5, -np.abs(rng.normal(size=200_000)), 3 * np.abs(rng.normal(size=200_000)))
+    assert aggd_fit(skewed)[2] == pytest.approx(3 * aggd_fit(skewed)[1], rel=0.03)
+
+
+def test_niqe_refuses_bad_input_with_one_line(weights_dir, tmp_path, monkeypatch) -> None:
+    from sr_lib.errors import ConfigError, WeightsError
+    from sr_lib.metrics import load_niqe_model, niqe
+
+    model = load_niqe_model(weights_dir)
+    grey = np.random.default_rng(0).integers(0, 256, (100, 100)).astype(np.uint8)
+    assert np.isfinite(niqe(grey, model=model))  # one block: its covariance is 0, as MATLAB's cov of one row
+    for bad, match in [(grey.astype(np.float32), "uint8"), (grey[:95], "96x96"), (grey[..., None], "uint8")]:
+        with pytest.raises(ConfigError, match=match):
+            niqe(bad, model=model)
+    with pytest.raises(ConfigError, match="crop_border"):
+        niqe(grey, crop_border=-1, model=model)
+    with pytest.raises(ConfigError, match="96x96"):
+        niqe(grey, crop_border=3, model=model)
+    monkeypatch.delenv("SR_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("SR_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(WeightsError, match="niqe_pris_params.npz"):
+        load_niqe_model(tmp_path)
+    corrupt = tmp_path / "niqe" / "niqe_pris_params.npz"
+    corrupt.parent.mkdir()
+    corrupt.write_bytes(b"not a numpy file")
+    with pytest.raises(WeightsError, match="sha256|hash"):
+        load_niqe_model(tmp_path)

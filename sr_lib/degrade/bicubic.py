@@ -23,7 +23,9 @@ The recipe (MATLAB ``imresize.m``, function ``contributions``), for one dimensio
   weights ``h(u - index)`` are normalised to sum to 1 per output pixel.
 * borders: out-of-range indices are **clamped** to ``[1, in_len]`` (edge replication).
   *Trap:* the ``[1:n, n:-1:1]`` symmetric (mirror) padding of some ports changes the outer two
-  rows/columns by up to 11 grey levels (33750 Set5/Set14 LR values differ).
+  rows/columns by up to 11 grey levels (33750 Set5/Set14 LR values differ). Later MATLAB releases mirror
+  (``borders="mirror"``): NIQE's reference value, computed with MATLAB R2021a, is met only with mirrored borders
+  (:func:`sr_lib.metrics.niqe`).
 * tap columns whose weight is zero for every output pixel are dropped (pure speed; the sums do not change).
 * the two dimensions are resized one after the other, the one with the **smaller** scale factor first (stable
   sort, so for equal factors rows/height first, then columns/width).
@@ -52,7 +54,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Sequence, TypeVar
+from typing import Any, Literal, Sequence, TypeVar
 
 import numpy as np
 import scipy.sparse
@@ -64,6 +66,7 @@ __all__ = ["contributions", "cubic", "downscale", "imresize", "modcrop"]
 
 Tensor = torch.Tensor
 ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, Tensor)
+Borders = Literal["clamp", "mirror"]
 
 KERNEL_WIDTH = 4.0  # support of the Keys cubic kernel, [-2, 2]
 
@@ -82,8 +85,10 @@ def cubic(x: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=256)
-def contributions(in_len: int, out_len: int, scale: float, antialiasing: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """MATLAB ``contributions``: ``(weights, indices)``, both ``(out_len, taps)``; indices are 0-based and clamped.
+def contributions(in_len: int, out_len: int, scale: float, antialiasing: bool = True,
+                  borders: Borders = "clamp") -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB ``contributions``: ``(weights, indices)``, both ``(out_len, taps)``; indices are 0-based and clamped
+    (or mirrored, ``[1:n, n:-1:1]``, with ``borders="mirror"``).
 
     Output pixel ``i`` is ``sum_k weights[i, k] * x[indices[i, k]]``, summed over ``k`` in order. ``antialiasing``
     widens the kernel by ``1 / scale`` when ``scale < 1`` (MATLAB's default). The arrays are cached and read-only.
@@ -106,7 +111,11 @@ def contributions(in_len: int, out_len: int, scale: float, antialiasing: bool = 
         total = total + weights[:, k]
     weights = weights / total[:, None]
 
-    indices = np.clip(indices.astype(np.int64), 1, in_len) - 1  # clamp = edge replication; to 0-based
+    if borders == "clamp":
+        indices = np.clip(indices.astype(np.int64), 1, in_len) - 1  # clamp = edge replication; to 0-based
+    else:
+        mirrored = np.concatenate([np.arange(in_len), np.arange(in_len)[::-1]])
+        indices = mirrored[(indices.astype(np.int64) - 1) % (2 * in_len)]
     keep = np.any(weights != 0, axis=0)  # MATLAB drops all-zero columns
     weights, indices = np.ascontiguousarray(weights[:, keep]), np.ascontiguousarray(indices[:, keep])
     weights.setflags(write=False)
@@ -115,23 +124,24 @@ def contributions(in_len: int, out_len: int, scale: float, antialiasing: bool = 
 
 
 @functools.lru_cache(maxsize=256)
-def _sparse_matrix(in_len: int, out_len: int, scale: float, antialiasing: bool) -> scipy.sparse.csr_array:
+def _sparse_matrix(in_len: int, out_len: int, scale: float, antialiasing: bool,
+                   borders: Borders) -> scipy.sparse.csr_array:
     """The taps as a CSR matrix, one stored entry per tap, in tap order, duplicates (clamped taps) kept.
 
     scipy's CSR x dense product (``csr_matvecs``) accumulates ``y[i] += w * x[j]`` over a row's stored entries in
     order, i.e. exactly MATLAB's left-to-right sum over the taps, so the uint8 results stay bit-exact
     (``tests/test_bicubic.py`` checks this against an explicit loop). Summing duplicates first would not.
     """
-    weights, indices = contributions(in_len, out_len, scale, antialiasing)
+    weights, indices = contributions(in_len, out_len, scale, antialiasing, borders)
     taps = weights.shape[1]
     indptr = np.arange(0, out_len * taps + 1, taps)
     return scipy.sparse.csr_array((weights.ravel(), indices.ravel(), indptr), shape=(out_len, in_len))
 
 
 @functools.lru_cache(maxsize=256)
-def _dense_matrix(in_len: int, out_len: int, scale: float, antialiasing: bool) -> np.ndarray:
+def _dense_matrix(in_len: int, out_len: int, scale: float, antialiasing: bool, borders: Borders) -> np.ndarray:
     """The ``(out_len, in_len)`` float64 matrix of one 1-D pass (clamped taps that hit the same pixel are added)."""
-    weights, indices = contributions(in_len, out_len, scale, antialiasing)
+    weights, indices = contributions(in_len, out_len, scale, antialiasing, borders)
     matrix = np.zeros((out_len, in_len))
     rows = np.repeat(np.arange(out_len), weights.shape[1])
     np.add.at(matrix, (rows, indices.ravel()), weights.ravel())
@@ -141,10 +151,12 @@ def _dense_matrix(in_len: int, out_len: int, scale: float, antialiasing: bool) -
 
 @functools.lru_cache(maxsize=64)
 def _torch_matrix(
-    in_len: int, out_len: int, scale: float, antialiasing: bool, dtype: torch.dtype, device: torch.device
+    in_len: int, out_len: int, scale: float, antialiasing: bool, borders: Borders, dtype: torch.dtype,
+    device: torch.device
 ) -> Tensor:
     """:func:`_dense_matrix` as a tensor on ``device`` in ``dtype`` (cached: built once per size and device)."""
-    return torch.from_numpy(_dense_matrix(in_len, out_len, scale, antialiasing).copy()).to(device=device, dtype=dtype)
+    matrix = _dense_matrix(in_len, out_len, scale, antialiasing, borders)
+    return torch.from_numpy(matrix.copy()).to(device=device, dtype=dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -162,9 +174,10 @@ def _round_uint8(values: np.ndarray) -> np.ndarray:
     return values.astype(np.uint8)  # truncation toward zero of non-negative values = floor
 
 
-def _resize_numpy(a: np.ndarray, axis: int, out_len: int, scale: float, antialiasing: bool) -> np.ndarray:
+def _resize_numpy(a: np.ndarray, axis: int, out_len: int, scale: float, antialiasing: bool,
+                  borders: Borders) -> np.ndarray:
     """Resize ``axis`` (0 = height, 1 = width) of an ``(H, W)`` or ``(H, W, C)`` uint8 or float64 array."""
-    matrix = _sparse_matrix(a.shape[axis], out_len, scale, antialiasing)
+    matrix = _sparse_matrix(a.shape[axis], out_len, scale, antialiasing, borders)
     moved = np.swapaxes(a, 0, axis)  # the resized axis first: each tap then reads a whole contiguous row
     rows = np.ascontiguousarray(moved).reshape(moved.shape[0], -1)
     out = matrix @ rows.astype(np.float64, copy=False)  # float64 sum over the taps, in tap order
@@ -223,15 +236,19 @@ def imresize(
     *,
     output_shape: tuple[int, int] | None = None,
     antialiasing: bool = True,
+    borders: Borders = "clamp",
 ) -> ArrayOrTensor:
     """MATLAB ``imresize(image, scale, 'bicubic')`` (see the module docstring for the exact recipe).
 
     Give ``scale`` (output size ``ceil(scale * in)``), or ``output_shape=(h, w)`` (factors ``h / H`` and ``w / W``),
     or both (``scale`` drives the kernel, ``output_shape`` the sizes; this is what :func:`downscale` uses).
     numpy uint8 -> uint8 (rounded after each pass), numpy float -> float64, torch floating ``(..., H, W)`` -> same
-    dtype/device, differentiable. ``antialiasing=False`` is MATLAB's ``'Antialiasing', false``.
+    dtype/device, differentiable. ``antialiasing=False`` is MATLAB's ``'Antialiasing', false``. ``borders="mirror"``:
+    the symmetric padding of later MATLAB releases (the default ``"clamp"`` made the benchmark LR files).
     """
     in_hw = _check_image(image)
+    if borders not in ("clamp", "mirror"):
+        raise ConfigError(f"imresize: borders must be 'clamp' or 'mirror', got {borders!r}")
     if scale is None and output_shape is None:
         raise ConfigError("imresize: give a scale or an output_shape")
     if scale is not None:
@@ -249,13 +266,13 @@ def imresize(
     if isinstance(image, Tensor):
         out = image
         for d in order:
-            m = _torch_matrix(in_hw[d], out_hw[d], scales[d], antialiasing, image.dtype, image.device)
+            m = _torch_matrix(in_hw[d], out_hw[d], scales[d], antialiasing, borders, image.dtype, image.device)
             out = m @ out if d == 0 else out @ m.T
         return out
 
     out = image if image.dtype == np.uint8 else image.astype(np.float64)
     for d in order:
-        out = _resize_numpy(out, d, out_hw[d], scales[d], antialiasing)
+        out = _resize_numpy(out, d, out_hw[d], scales[d], antialiasing, borders)
     return out
 
 
