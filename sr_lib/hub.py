@@ -114,11 +114,11 @@ VGG19_WEIGHTS = WeightsEntry(
 
 #: NIQE's pristine-image model (Mittal et al. 2013; the LIVE MATLAB release's ``modelparameters.mat`` as numpy arrays),
 #: read by :func:`sr_lib.metrics.niqe`.
+_BASICSR = "XPixelGroup/BasicSR@8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a"
 NIQE_MODEL = WeightsEntry(
     model=None, scale=None, path="niqe/niqe_pris_params.npz", format="npz",
-    source="XPixelGroup/BasicSR@8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a:basicsr/metrics/niqe_pris_params.npz",
-    url=github_raw_url("XPixelGroup/BasicSR@8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a",
-                       "basicsr/metrics/niqe_pris_params.npz"),
+    source=f"{_BASICSR}:basicsr/metrics/niqe_pris_params.npz",
+    url=github_raw_url(_BASICSR, "basicsr/metrics/niqe_pris_params.npz"),
     sha256="2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296", kind="aux", variant="niqe",
     notes="mu_pris_param (1, 36), cov_pris_param (36, 36), gaussian_window (7, 7); Apache-2.0 (BasicSR)",
 )

@@ -116,12 +116,11 @@ def _measured_channel(sr_rgb: np.ndarray, hr: np.ndarray, precision: Precision) 
 #: Side of NIQE's square blocks (the release's ``blocksizerow = blocksizecol = 96``, no overlap).
 NIQE_BLOCK = 96
 #: The MATLAB value :func:`niqe` is checked against (tests, chapter 8): BasicSR records, in the docstring of
-#: ``calculate_niqe`` (XPixelGroup/BasicSR@8d56e3a, ``basicsr/metrics/niqe.py``), MATLAB R2021a's NIQE of the Y
-#: channel of its ``test_scripts/data/baboon.png``; that file (sha256 275a75fd...) is, pixel for pixel, the first 492
-#: columns of Set14's HR ``baboon.png``.
+#: ``calculate_niqe`` (``basicsr/metrics/niqe.py``, at the commit of :data:`sr_lib.hub.NIQE_MODEL`), MATLAB R2021a's
+#: NIQE of the Y channel of its ``test_scripts/data/baboon.png``; that file (``input_sha256``) is, pixel for pixel,
+#: the first 492 columns of Set14's HR ``baboon.png``.
 NIQE_MATLAB_REFERENCE = {"dataset": "Set14", "image": "baboon", "columns": 492, "niqe": 5.72957338,
-                         "source": "XPixelGroup/BasicSR@8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a:"
-                                   "basicsr/metrics/niqe.py (calculate_niqe docstring, MATLAB R2021a)",
+                         "source": "BasicSR basicsr/metrics/niqe.py, calculate_niqe docstring (MATLAB R2021a)",
                          "input_sha256": "275a75fd08d0a7899cbdaa8820ff15869e33bc1d6d07dbc79133374683fe411c"}
 
 

@@ -41,7 +41,7 @@ def test_entry_is_consistent(entry: hub.WeightsEntry) -> None:
             assert entry.scale in get_model_entry(entry.model).scales
     else:
         assert entry.kind == "aux"
-    assert entry.format in ("mat", "legacy-pickle", "state-dict")
+    assert entry.format in ("mat", "legacy-pickle", "state-dict", "npz")
     assert not entry.path.startswith("/") and ".." not in entry.path.split("/")
     assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}:.+", entry.source), "source must be repo@commit:path"
     if entry.sha256 is not None:

@@ -73,7 +73,7 @@ def test_hub_reads_the_weights_from_the_registry() -> None:
     assert [w for w in hub.list_weights() if w.model is not None] == in_entries
     assert hub.find_weights("srcnn", 3) is get_model_entry("srcnn").weights[1]
     assert {w.path for w in hub.list_weights() if w.model is None} == {
-        "dan_aux/pca_matrix/IKC/pca_matrix.pth", "torchvision/vgg19-dcbb9e9d.pth"}
+        "dan_aux/pca_matrix/IKC/pca_matrix.pth", "torchvision/vgg19-dcbb9e9d.pth", "niqe/niqe_pris_params.npz"}
 
 
 # ---------------------------------------------------------------------------------------- checkpoint filters
