@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--lr-precision", choices=["uint8", "float"],
                    help="shorthand: uint8 = --protocol standard, float = --protocol float")
     e.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (the '+' models)")
+    e.add_argument("--niqe", action="store_true", help="also measure NIQE of the SR images (RGB models; lower is "
+                   "more natural)")
     e.add_argument("--tile", type=_positive_int, help="run on LR tiles of this size (bounded memory)")
     e.add_argument("--tile-overlap", type=int, default=16, help="context pixels around each tile (default 16)")
     e.add_argument("--device", default="auto")
@@ -153,11 +155,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--lr-precision {args.lr_precision} contradicts --protocol {args.protocol}")
     protocol = args.protocol or implied or "standard"
     res = evaluate_model(args.model, args.scale, args.dataset, args.weights, args.data_dir, protocol, args.device,
-                         self_ensemble=args.self_ensemble, tile=args.tile, tile_overlap=args.tile_overlap)
-    print(f"{'dataset':10s} {'images':>6s} {'PSNR':>8s} {'SSIM':>7s}   model {args.model} x{args.scale}, "
+                         self_ensemble=args.self_ensemble, tile=args.tile, tile_overlap=args.tile_overlap,
+                         niqe=args.niqe)
+    niqe_head = f" {'NIQE':>6s}" if args.niqe else ""
+    print(f"{'dataset':10s} {'images':>6s} {'PSNR':>8s} {'SSIM':>7s}{niqe_head}   model {args.model} x{args.scale}, "
           f"protocol {protocol}")
     for ds, r in res["datasets"].items():
-        print(f"{ds:10s} {r['images']:6d} {r['psnr']:8.2f} {r['ssim']:7.4f}")
+        niqe = f" {r['niqe']:6.3f}" if args.niqe else ""
+        print(f"{ds:10s} {r['images']:6d} {r['psnr']:8.2f} {r['ssim']:7.4f}{niqe}")
     if args.json:
         atomic_write_json(args.json, res)
         print(f"wrote {args.json}")

@@ -33,10 +33,10 @@ from .color import Precision, luma
 from .data import BenchmarkPair, load_benchmark
 from .degrade.bicubic import imresize
 from .errors import ConfigError
-from .metrics import evaluate_pair, quantize
+from .metrics import evaluate_pair, load_niqe_model, niqe as niqe_score, quantize
 from .models import create_model, get_model_entry
 from .models.registry import ModelEntry
-from .provenance import environment, file_hashes, weights_key
+from .provenance import environment, file_hashes, sha256_file, weights_key
 
 Forward = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor], torch.Tensor]
 
@@ -165,6 +165,7 @@ class SetResult:
     ssim: float
     images: int
     per_image: dict[str, dict[str, float]] = field(default_factory=dict)
+    niqe: float | None = None  # mean NIQE of the SR images (``niqe=True``; chapter 8), lower is more natural
 
 
 def evaluate_model(
@@ -180,12 +181,14 @@ def evaluate_model(
     self_ensemble: bool = False,
     tile: int | None = None,
     tile_overlap: int = 16,
+    niqe: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``name`` at ``scale`` on ``datasets``; returns the results dict written by ``sr-lib eval --json``.
 
     ``self_ensemble`` averages the 8 flips/rotations (the "+" rows of EDSR/RCAN tables); ``tile`` runs the network
     on LR tiles of that size with ``tile_overlap`` pixels of context (bounded memory; equal to the whole-image output
-    only for models whose registry entry is ``tile_safe``).
+    only for models whose registry entry is ``tile_safe``). ``niqe`` adds the NIQE of every quantised RGB SR image
+    (:func:`sr_lib.metrics.niqe`, ``scale`` border pixels cropped; RGB models only), the perception axis of chapter 8.
     """
     from .weights import load_weights
 
@@ -194,6 +197,9 @@ def evaluate_model(
     proto = get_protocol(protocol)
     if not datasets:
         raise ConfigError("no data set given")
+    if niqe and entry.input.color != "rgb":
+        raise ConfigError(f"NIQE is measured on RGB outputs; {name} predicts only the Y channel")
+    niqe_model = load_niqe_model(download=True) if niqe else None
     dev = pick_device(device)
     if model is None:
         model = create_model(name, scale)
@@ -213,12 +219,17 @@ def evaluate_model(
                                y_precision=proto.y_precision)
             score = evaluate_pair(sr, pair.hr, scale, y_precision=proto.y_precision, quantize_sr=proto.quantize_sr)
             per_image[pair.name] = {"psnr": score.psnr, "ssim": score.ssim}
+            if niqe_model is not None:
+                sr_uint8 = sr if sr.dtype == np.uint8 else quantize(sr)
+                per_image[pair.name]["niqe"] = niqe_score(sr_uint8, crop_border=scale, model=niqe_model)
             data_hashes.update(file_hashes(pair.files))
             if progress:
                 progress(f"{ds}/{pair.name}: {score.psnr:.3f} dB")
         psnrs = [v["psnr"] for v in per_image.values()]
         ssims = [v["ssim"] for v in per_image.values()]
-        results["datasets"][ds] = asdict(SetResult(float(np.mean(psnrs)), float(np.mean(ssims)), len(pairs), per_image))
+        mean_niqe = float(np.mean([v["niqe"] for v in per_image.values()])) if niqe_model is not None else None
+        set_result = asdict(SetResult(float(np.mean(psnrs)), float(np.mean(ssims)), len(pairs), per_image, mean_niqe))
+        results["datasets"][ds] = {k: v for k, v in set_result.items() if k != "niqe" or niqe}
     results["provenance"] = {
         **environment(dev),
         "config": {"model": name, "scale": scale, "datasets": datasets, "protocol": asdict(proto),
@@ -230,4 +241,6 @@ def evaluate_model(
         "data_sha256": data_hashes,
         "wall_time_s": round(time.perf_counter() - start, 3),
     }
+    if niqe_model is not None:
+        results["provenance"]["config"]["niqe_model_sha256"] = sha256_file(niqe_model.path)
     return results

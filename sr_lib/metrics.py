@@ -17,6 +17,7 @@ perception axis of the perception-distortion plane; it follows the LIVE MATLAB r
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -126,11 +127,13 @@ NIQE_MATLAB_REFERENCE = {"dataset": "Set14", "image": "baboon", "columns": 492, 
 
 @dataclass(frozen=True)
 class NIQEModel:
-    """The multivariate Gaussian fitted to pristine images (``mu`` (36,), ``cov`` (36, 36)) and the 7x7 window."""
+    """The multivariate Gaussian fitted to pristine images (``mu`` (36,), ``cov`` (36, 36)), the 7x7 window, and the
+    file they were read from."""
 
     mu: np.ndarray
     cov: np.ndarray
     window: np.ndarray
+    path: Path
 
 
 def load_niqe_model(weights_dir: str | Path | None = None, download: bool = False) -> NIQEModel:
@@ -147,7 +150,7 @@ def load_niqe_model(weights_dir: str | Path | None = None, download: bool = Fals
         raise WeightsError(f"{path}: not NIQE's pristine model ({exc})") from None
     if mu.size != 36 or cov.shape != (36, 36) or window.shape != (7, 7):
         raise WeightsError(f"{path}: NIQE model arrays have shapes {mu.shape}, {cov.shape}, {window.shape}")
-    return NIQEModel(mu.reshape(36), cov, window)
+    return NIQEModel(mu.reshape(36), cov, window, Path(path))
 
 
 @lru_cache(maxsize=1)
@@ -161,7 +164,10 @@ def aggd_fit(x: np.ndarray) -> tuple[float, float, float]:
     """Shape ``alpha`` and left/right scales of an asymmetric generalised Gaussian fitted by moment matching
     (Mittal et al. 2013, Eq. 6-7; the release's ``estimateaggdparam.m``: a grid search over alpha)."""
     x = x.ravel()
-    left, right = np.sqrt(np.mean(x[x < 0] ** 2)), np.sqrt(np.mean(x[x > 0] ** 2))
+    neg, pos = x[x < 0], x[x > 0]
+    if not neg.size or not pos.size:  # a flat block: MATLAB's mean of an empty set is NaN, so are the features
+        return math.nan, math.nan, math.nan
+    left, right = math.sqrt(np.mean(neg**2)), math.sqrt(np.mean(pos**2))
     ratio = left / right
     rhat = np.mean(np.abs(x)) ** 2 / np.mean(x**2)
     rhat_norm = rhat * (ratio**3 + 1) * (ratio + 1) / (ratio**2 + 1) ** 2
@@ -210,6 +216,7 @@ def niqe(image: np.ndarray, crop_border: int = 0, model: NIQEModel | None = None
 
     ``crop_border`` pixels are removed from each side first, then the image is cropped to whole 96x96 blocks from
     the top left, as the release does. ``model`` defaults to :func:`load_niqe_model` (``$SR_WEIGHTS_DIR``).
+    An image whose every block is flat has no defined score: NaN, as in MATLAB.
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
@@ -222,7 +229,9 @@ def niqe(image: np.ndarray, crop_border: int = 0, model: NIQEModel | None = None
         raise ConfigError(f"niqe: needs at least {NIQE_BLOCK}x{NIQE_BLOCK} pixels after cropping, got {y.shape[:2]}")
     model = model or load_niqe_model()
     feats = niqe_features(y[:rows, :cols], model.window)
-    mu = np.nanmean(feats, axis=0)
+    with warnings.catch_warnings():  # a feature that is NaN in every block (a flat image) stays NaN, as in MATLAB
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mu = np.nanmean(feats, axis=0)
     complete = feats[~np.isnan(feats).any(axis=1)]  # MATLAB nancov: rows with a NaN are dropped
     cov = np.cov(complete, rowvar=False) if len(complete) > 1 else np.zeros((feats.shape[1],) * 2)  # cov of 1 row: 0
     d = model.mu - mu

@@ -46,12 +46,23 @@ def test_eval_on_the_demo_set_writes_json_with_provenance(tmp_path) -> None:
     assert {"git_commit", "torch", "device", "timestamp_utc", "wall_time_s", "config"} <= set(prov)
     assert prov["config"]["protocol"]["name"] == "standard"
     assert not list(tmp_path.glob(".*tmp"))
+    assert "niqe" not in res["datasets"]["Demo"] and "niqe_model_sha256" not in prov["config"]
+
+
+def test_eval_niqe_adds_the_perception_column(tmp_path, weights_dir) -> None:
+    out = tmp_path / "r.json"
+    proc = run("eval", "--model", "bicubic", "--scale", "4", "--dataset", "Demo", "--niqe", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    demo = json.loads(out.read_text())["datasets"]["Demo"]
+    assert "NIQE" in proc.stdout.splitlines()[0] and f"{demo['niqe']:6.3f}" in proc.stdout
+    assert demo["niqe"] == pytest.approx(np.mean([v["niqe"] for v in demo["per_image"].values()]))
 
 
 @pytest.mark.parametrize(
     "args,fragments",
     [
         (["eval", "--model", "srcnn", "--scale", "7", "--dataset", "Demo"], ["no preset for x7"]),
+        (["eval", "--model", "srcnn", "--scale", "2", "--dataset", "Demo", "--niqe"], ["NIQE", "only the Y channel"]),
         (["eval", "--model", "srcn", "--scale", "2", "--dataset", "Demo"], ["unknown model 'srcn'", "srcnn"]),
         (["eval", "--model", "srcnn", "--scale", "0", "--dataset", "Demo"], ["positive integer"]),
         (["eval", "--model", "bicubic", "--scale", "2", "--dataset", "Urban100", "--data-dir", "/nonexistent"],

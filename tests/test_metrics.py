@@ -140,7 +140,8 @@ def test_aggd_fit_recovers_known_shapes() -> None:
     assert alpha == pytest.approx(1.0, abs=0.03) and left == pytest.approx(right, rel=0.02)
     alpha, left, right = aggd_fit(rng.normal(scale=2.0, size=200_000))
     assert alpha == pytest.approx(2.0, abs=0.05) and left == pytest.approx(2.0 * np.sqrt(2), rel=0.02)
-    skewed = np.where(rng.random(200_000) < 0.5, -np.abs(rng.normal(size=200_000)), 3 * np.abs(rng.normal(size=200_000)))
+    n = 200_000
+    skewed = np.where(rng.random(n) < 0.5, -np.abs(rng.normal(size=n)), 3 * np.abs(rng.normal(size=n)))
     assert aggd_fit(skewed)[2] == pytest.approx(3 * aggd_fit(skewed)[1], rel=0.03)
 
 
@@ -167,3 +168,14 @@ def test_niqe_refuses_bad_input_with_one_line(weights_dir, tmp_path, monkeypatch
     corrupt.write_bytes(b"not a numpy file")
     with pytest.raises(WeightsError, match="sha256|hash"):
         load_niqe_model(tmp_path)
+
+
+def test_niqe_of_a_flat_image_is_nan_without_warnings(weights_dir) -> None:
+    import warnings
+
+    from sr_lib.metrics import load_niqe_model, niqe
+
+    flat = np.zeros((200, 200, 3), np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(niqe(flat, model=load_niqe_model(weights_dir)))

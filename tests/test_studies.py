@@ -8,6 +8,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,7 +24,7 @@ def test_every_study_names_known_arms_and_every_arm_is_a_valid_recipe() -> None:
     table = studies.arms()
     for study in studies.STUDIES.values():
         assert study.arms and all(a in table for a in study.arms), study.name
-        assert study.chapter in ("03_vdsr", "04_edsr", "05_rcan", "06_csnln", "07_msrn"), study.name
+        assert study.chapter in ("03_vdsr", "04_edsr", "05_rcan", "06_csnln", "07_msrn", "08_srgan"), study.name
         assert study.claim.endswith(")."), study.name
     for arm in table.values():
         arm.recipe.check()
@@ -174,3 +175,46 @@ def test_compare_decides_only_with_two_standard_errors() -> None:
     assert paired.held and paired.se < 1e-9 and not studies.compare([30.1, 31.1, 32.1], [30.0, 31.0, 32.0]).held
     with pytest.raises(ConfigError, match="paired"):
         studies.compare([1.0], [1.0, 2.0], paired=True)
+
+
+def test_gan_arms_and_their_interpolation_measure_psnr_and_niqe(monkeypatch, tmp_path: Path, weights_dir) -> None:
+    """Chapter 8's pipeline on a tiny scale: an MSE generator, a GAN generator started from it, and their network
+    interpolation (no training of its own) are each evaluated with PSNR and NIQE; the interpolation is read back."""
+    g = dict(model_options=(("nf", 8), ("nb", 1)), hr_patch=32)
+    mse = studies.Arm("t-mse", "MSE", _tiny(get_recipe("srresnet", "quick", 4), loss="mse", **g), eval_sets=("Demo",),
+                      niqe=True)
+    gan_recipe = _tiny(get_recipe("srgan", "quick", 4), content_loss="mse", adv_weight=0.1,
+                       disc_options=(("nf", 4), ("fc", 8)), **g)
+    gan = studies.Arm("t-gan", "GAN", gan_recipe, eval_sets=("Demo",), niqe=True, init_arm="t-mse")
+    half = studies.Arm("t-half", "alpha 0.5", gan_recipe, eval_sets=("Demo",), niqe=True,
+                       interpolate=("t-mse", "t-gan", 0.5))
+    table = {a.name: a for a in (mse, gan, half)}
+    monkeypatch.setattr(studies, "arms", lambda: table)
+    lines: list[str] = []
+    studies.run_arm(half, 0, tmp_path, log=lines.append)  # trains both end points first
+    for arm in (mse, gan, half):
+        res = json.loads(studies.eval_path(tmp_path, arm, 0, 4).read_text())
+        demo = res["datasets"]["Demo"]
+        assert demo["niqe"] == pytest.approx(np.mean([v["niqe"] for v in demo["per_image"].values()]))
+        assert res["provenance"]["config"]["niqe_model_sha256"]
+    assert not (studies.run_dir(tmp_path, half, 0) / "result.json").exists()  # interpolated, not trained
+    interp = json.loads(studies.eval_path(tmp_path, half, 0, 4).read_text())
+    assert interp["interpolated"] == {"alpha": 0.5, "from": "t-mse", "to": "t-gan"}
+    assert len(interp["provenance"]["config"]["weights_sha256"]) == 2
+    rows = studies.summary_rows(["t-mse", "t-half"], tmp_path, datasets=("Demo",))
+    assert [r["seeds"] for r in rows] == [1, 1] and rows[1]["iterations"] == 0
+    assert studies.load_arm("t-half", tmp_path).metric("niqe", "Demo") == [interp["datasets"]["Demo"]["niqe"]]
+    assert any("NIQE" in line for line in lines)
+
+
+def test_interpolate_weights_is_a_per_parameter_lerp() -> None:
+    a = {"w": torch.zeros(2, 3), "n": torch.tensor(3)}
+    b = {"w": torch.ones(2, 3), "n": torch.tensor(5)}
+    assert torch.equal(studies.interpolate_weights(a, b, 0.0)["w"], a["w"])
+    assert torch.equal(studies.interpolate_weights(a, b, 1.0)["w"], b["w"])
+    half = studies.interpolate_weights(a, b, 0.25)
+    assert torch.allclose(half["w"], torch.full((2, 3), 0.25)) and half["n"] == 3  # integer buffers are kept
+    with pytest.raises(ConfigError, match="same architecture"):
+        studies.interpolate_weights(a, {"w": torch.ones(3, 2), "n": torch.tensor(5)}, 0.5)
+    with pytest.raises(ConfigError, match="alpha"):
+        studies.interpolate_weights(a, b, 1.5)
