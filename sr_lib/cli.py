@@ -195,13 +195,14 @@ def _cmd_downscale(args: argparse.Namespace) -> int:
         if min(hr.shape[:2]) < args.scale:
             raise DataError(f"{stem}: image {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {args.scale}")
     if args.kernel == "gaussian8":
+        from .blind import GAUSSIAN8_RESIZE, sigma_key
         from .degrade.kernels import blur_downscale_uint8, gaussian8_kernels
 
         kernels = gaussian8_kernels(args.scale)
-        for i, (sigma, kernel) in enumerate(kernels):
-            out = args.dst / f"sig{sigma:.2f}"
+        for sigma, kernel in kernels:
+            out = args.dst / f"sig{sigma_key(sigma)}"
             for stem, hr in images.items():
-                write_image(out / f"{stem}.png", blur_downscale_uint8(hr, kernel, args.scale, resize="matlab"))
+                write_image(out / f"{stem}.png", blur_downscale_uint8(hr, kernel, args.scale, resize=GAUSSIAN8_RESIZE))
         print(f"wrote {len(images)} x {len(kernels)} images under {args.dst}")
         return 0
     for stem, hr in images.items():
