@@ -4,7 +4,8 @@ DANv1: Luo, Huang, Li, Wang, Tan, "Unfolding the Alternating Optimization for Bl
 (arXiv 2010.02631); DANv2: arXiv 2105.06878. Networks: :mod:`sr_lib.models.dan` (which also recalls the equations).
 
 * **Gaussian8** (the Setting-1 test of IKC and DAN; the paper's ranges are quoted in ``papers/dan.md``): every HR
-  image of a set blurred by each of eight isotropic 21 x 21 Gaussians and bicubic-downscaled, Eq. 1 ``y = (x (*) k) downarrow_s`` without noise.
+  image of a set blurred by each of eight isotropic 21 x 21 Gaussians and bicubic-downscaled, Eq. 1
+  ``y = (x (*) k) downarrow_s`` without noise.
   :func:`gaussian8_pairs` makes the LR images in memory exactly as ``sr-lib downscale --kernel gaussian8`` writes
   them (:func:`sr_lib.degrade.kernels.blur_downscale_uint8` with MATLAB's bicubic; the official generator's
   python bicubic mirrors the border and differs in the outer 1-3 LR pixels).
