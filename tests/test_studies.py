@@ -24,7 +24,7 @@ def test_every_study_names_known_arms_and_every_arm_is_a_valid_recipe() -> None:
     table = studies.arms()
     for study in studies.STUDIES.values():
         assert study.arms and all(a in table for a in study.arms), study.name
-        assert study.chapter in ("03_vdsr", "04_edsr", "05_rcan", "06_csnln", "07_msrn", "08_srgan"), study.name
+        assert study.chapter in ("03_vdsr", "04_edsr", "05_rcan", "06_csnln", "07_msrn", "08_srgan", "09_dan"), study.name
         assert study.claim.endswith(")."), study.name
     for arm in table.values():
         arm.recipe.check()
@@ -218,3 +218,35 @@ def test_interpolate_weights_is_a_per_parameter_lerp() -> None:
         studies.interpolate_weights(a, {"w": torch.ones(3, 2), "n": torch.tensor(5)}, 0.5)
     with pytest.raises(ConfigError, match="alpha"):
         studies.interpolate_weights(a, b, 1.5)
+
+
+def test_dan_arms_write_gaussian8_and_unrolled_step_files(monkeypatch, tmp_path: Path, weights_dir) -> None:
+    """Chapter 9's pipeline on a tiny scale: a DAN trained on random blurs is evaluated blind and with the true kernel
+    on Gaussian8, and its unrolled steps (PSNR, estimated kernels past the trained loop) are recorded."""
+    from sr_lib.blind import sigma_key
+    from sr_lib.degrade.kernels import gaussian8_sigmas
+    from sr_lib.imageio import write_image
+
+    data = tmp_path / "data"  # a one-image "Set5" keeps the 8 Gaussian8 evaluations small
+    write_image(data / "Set5" / "HR" / "a.png", np.random.default_rng(0).integers(0, 256, (40, 48, 3), np.uint8))
+    recipe = replace(_tiny(get_recipe("dan", "quick", 2), model_options=(("nf", 16), ("nb", 1), ("loop", 2)),
+                           hr_patch=32), val_every=1000)
+    arm = studies.Arm("t-dan", "DAN", recipe, eval_sets=("Set5",), gaussian8=("blind", "oracle"), unrolled_steps=3)
+    monkeypatch.setattr(studies, "arms", lambda: {"t-dan": arm})
+    root = tmp_path / "results"
+    studies.run_arm(arm, 0, root, data_dir=data, log=[].append)
+    runs = studies.load_arm("t-dan", root)
+    blind, oracle = runs.gaussian8[0, "blind"], runs.gaussian8[0, "oracle"]
+    assert blind["mode"] == "blind" and oracle["mode"] == "oracle" and blind["provenance"]["config"]["weights_sha256"]
+    keys = [sigma_key(s) for s in gaussian8_sigmas(2)]
+    assert list(blind["datasets"]["Set5"]["per_sigma"]) == keys and blind["datasets"]["Set5"]["pairs"] == 8
+    assert blind["datasets"]["Set5"]["per_image"] != oracle["datasets"]["Set5"]["per_image"]
+    steps = runs.steps[0]
+    assert steps["iterations"] == [1, 2, 3] and steps["trained_loop"] == 2 and len(steps["psnr"]) == 3
+    assert list(steps["kernels"]) == keys and steps["image"] == "a"
+    k = np.array(steps["kernels"][keys[0]]["estimated"])
+    assert k.shape == (3, 21, 21) and np.array(steps["kernels"][keys[0]]["true"]).sum() == pytest.approx(1.0)
+    assert list(steps["provenance"]["data_sha256"]) == [str(data / "Set5" / "HR" / "a.png")]
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*.json")}
+    studies.run_arm(arm, 0, root, data_dir=data, log=[].append)  # everything is there: nothing is redone
+    assert before == {p: p.stat().st_mtime_ns for p in root.rglob("*.json")}

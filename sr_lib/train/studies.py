@@ -14,7 +14,7 @@ training multiply-accumulates on the same data with the same seeds, so that the 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -50,6 +50,8 @@ class Arm:
     # Network interpolation (chapter 8): not trained; evaluated with (1 - alpha) * weights of the first arm + alpha *
     # weights of the second (same seed, same architecture).
     interpolate: tuple[str, str, float] | None = None
+    gaussian8: tuple[str, ...] = ()  # also evaluate on Gaussian8 in these sr_lib.blind modes (chapter 9)
+    unrolled_steps: int = 0  # DAN: also record PSNR and the estimated kernel after each of this many unrolled steps
 
     @property
     def scales(self) -> tuple[int, ...]:
@@ -166,6 +168,20 @@ def _srgan_arms() -> list[Arm]:
     return arms
 
 
+# ------------------------------------------------------------------------------------------------ chapter 9: DAN
+# DANv1 (the quick size: 16 channels, 4 blocks, 4 unrolled steps) at x2 on T91 + BSD200, 32x32 HR patches: trained
+# on random isotropic blurs (sigma uniform in [0.2, 2.0], the paper's x2 range, papers/dan.md), or on practically
+# unblurred LR (sigma 0.2: the 21x21 kernel puts 1 - 1.5e-5 of its weight on the centre tap), same budget. Evaluated
+# blind on Gaussian8 Set5/Set14; the blind arm also with its Restorer given the true kernel (oracle).
+_DAN_SETS = ("Set5", "Set14")
+DAN_STEPS = 8  # PSNR and kernel after each of 8 unrolled steps: twice the 4 trained
+
+
+def _dan(blur_sigma: tuple[float, float]) -> Recipe:
+    return get_recipe("dan", "quick", 2, **{**_DATA, "blur_sigma": blur_sigma, "iters": 1000,
+                                            "lr_milestones": (750,)})
+
+
 _ARMS: list[Arm] = [
     Arm("vdsr-d5", "5 layers", _vdsr(5)),
     Arm("vdsr-d10", "10 layers", _vdsr(10)),
@@ -203,6 +219,9 @@ _ARMS: list[Arm] = [
     Arm("msrn-no-hff", "without hierarchical fusion", _small("msrn", {"hierarchical_fusion": False})),
     Arm("cmsc-equal-compute", "CMSC, MSRN's training compute", _equal_compute("cmsc", _small("msrn"))),
     *_srgan_arms(),
+    Arm("dan-blind", "DAN, trained on random blurs", _dan((0.2, 2.0)), eval_sets=_DAN_SETS,
+        gaussian8=("blind", "oracle"), unrolled_steps=DAN_STEPS),
+    Arm("dan-no-blur", "DAN, trained without blur", _dan((0.2, 0.2)), eval_sets=_DAN_SETS, gaussian8=("blind",)),
 ]
 
 STUDIES: dict[str, Study] = {s.name: s for s in [
@@ -237,6 +256,9 @@ STUDIES: dict[str, Study] = {s.name: s for s in [
           ("msrn-msrb", "msrn-no-hff")),
     Study("cmsc-vs-msrn", "07_msrn", "Cascaded multi-scale cross modules beat MSRN at the same training compute "
           "(CMSC, abstract).", ("cmsc-equal-compute", "msrn-msrb")),
+    Study("dan-blind", "09_dan", "A network trained on one degradation fails on others; DAN's alternating kernel "
+          "estimation recovers most of the non-blind (true-kernel) PSNR on Gaussian8 (DAN Sec. 4, Table 1).",
+          ("dan-blind", "dan-no-blur")),
     Study("srgan-perception-distortion", "08_srgan", "The adversarial loss trades PSNR for perceptual quality: the "
           "GAN generators lose PSNR and gain (lower) NIQE against SRResNet (SRGAN Sec. 3.4, Table 2; Blau and "
           "Michaeli 2018).", ("srresnet-mse", *(f"srgan-adv{w:g}" for w in SRGAN_ADV_WEIGHTS),
@@ -348,6 +370,57 @@ def run_arm(arm: Arm, seed: int, root: str | Path = "results", data_dir: str | P
             res["provenance"]["config"].update(weights=str(out / "last.pt"),
                                                weights_sha256=sha256_file(out / "last.pt"))
             _write_eval(path, res, arm, seed, scale, plus, log)
+    if arm.gaussian8 or arm.unrolled_steps:
+        _evaluate_blind(arm, seed, root, data_dir, log)
+
+
+def gaussian8_path(root: str | Path, arm: Arm, seed: int, mode: str) -> Path:
+    return run_dir(root, arm, seed) / f"gaussian8_{mode}_x{arm.recipe.scale}.json"
+
+
+def steps_path(root: str | Path, arm: Arm, seed: int) -> Path:
+    return run_dir(root, arm, seed) / f"unrolled_steps_x{arm.recipe.scale}.json"
+
+
+def _evaluate_blind(arm: Arm, seed: int, root: str | Path, data_dir: str | Path | None,
+                    log: Callable[[str], None]) -> None:
+    """Chapter 9's files of a trained DAN arm: Gaussian8 PSNR per mode, and the unrolled steps (PSNR of each step
+    on Gaussian8 Set5; the kernel each step estimates for the first Set5 image under every Gaussian8 kernel)."""
+    from ..blind import evaluate_gaussian8, gaussian8_pairs, kernel_trajectory, psnr_by_iteration, sigma_key
+    from ..models import create_model
+    from ..weights import load_into, read_state_dict
+
+    out, recipe = run_dir(root, arm, seed), seeded_recipe(root, arm, seed)
+    weights = {"weights": str(out / "last.pt"), "weights_sha256": sha256_file(out / "last.pt")}
+    model = None
+    for mode in arm.gaussian8:
+        path = gaussian8_path(root, arm, seed, mode)
+        if path.is_file():
+            continue
+        model = model or load_into(create_model(recipe.model, recipe.scale, options=recipe.options),
+                                   read_state_dict(out / "last.pt"), out / "last.pt")
+        res = evaluate_gaussian8(recipe.model, recipe.scale, list(arm.eval_sets), mode, data_dir=data_dir,
+                                 model=model)
+        res.update(kind="gaussian8", arm=arm.name, seed=seed, train_run=str(out / "result.json"))
+        res["provenance"]["config"].update(weights)
+        write_results(path, res, device="cpu")
+        log(f"{arm.name} seed {seed} Gaussian8 {mode}: " + ", ".join(
+            f"{d} {v['psnr']:.2f} dB" for d, v in res["datasets"].items()))
+    path = steps_path(root, arm, seed)
+    if arm.unrolled_steps and not path.is_file():
+        model = model or load_into(create_model(recipe.model, recipe.scale, options=recipe.options),
+                                   read_state_dict(out / "last.pt"), out / "last.pt")
+        pairs = gaussian8_pairs(arm.eval_sets[0], recipe.scale, data_dir)
+        steps = psnr_by_iteration(model, pairs, loops=arm.unrolled_steps)
+        first = [p for p in pairs if p.name == pairs[0].name]
+        kernels = {sigma_key(p.sigma): {"true": p.kernel.tolist(),
+                                        "estimated": kernel_trajectory(model, p.lr, loops=arm.unrolled_steps).tolist()}
+                   for p in first}
+        res = {"kind": "unrolled_steps", "arm": arm.name, "seed": seed, "dataset": arm.eval_sets[0],
+               "image": pairs[0].name, **steps, "kernels": kernels, "train_run": str(out / "result.json"),
+               "config": weights}
+        write_results(path, res, device="cpu", data_files=sorted({f for p in pairs for f in p.hr_files}))
+        log(f"{arm.name} seed {seed} unrolled steps: PSNR " + " ".join(f"{v:.2f}" for v in steps["psnr"]))
 
 
 def _write_eval(path: Path, res: dict[str, Any], arm: Arm, seed: int, scale: int, plus: bool,
@@ -428,6 +501,8 @@ class ArmRuns:
     arm: Arm
     train: dict[int, dict[str, Any]]  # seed -> result.json
     evals: dict[tuple[int, int, bool], dict[str, Any]]  # (seed, scale, self-ensemble) -> eval file
+    gaussian8: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)  # (seed, mode) -> file
+    steps: dict[int, dict[str, Any]] = field(default_factory=dict)  # seed -> unrolled-steps file
 
     def psnr(self, dataset: str, scale: int | None = None, self_ensemble: bool = False) -> list[float]:
         """The per-seed PSNR on ``dataset`` (diverged seeds excluded)."""
@@ -458,7 +533,10 @@ def load_arm(name: str, root: str | Path = "results") -> ArmRuns:
                 p = eval_path(root, arm, seed, scale, plus)
                 if p.is_file():
                     evals[seed, scale, plus] = read_results(p)
-    return ArmRuns(arm, train, evals)
+    gaussian8 = {(seed, mode): read_results(gaussian8_path(root, arm, seed, mode)) for seed in SEEDS
+                 for mode in arm.gaussian8 if gaussian8_path(root, arm, seed, mode).is_file()}
+    steps = {seed: read_results(steps_path(root, arm, seed)) for seed in SEEDS if steps_path(root, arm, seed).is_file()}
+    return ArmRuns(arm, train, evals, gaussian8, steps)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
