@@ -12,6 +12,10 @@ figure returned as a cell's last expression is displayed once.
   chapter 5), :func:`draw_cross_scale_attention` (a query patch matched in the down-scaled image, the larger patch
   pasted back; chapter 6), :func:`draw_msrb` (the two crossing 3x3 / 5x5 paths of a multi-scale residual block;
   chapter 7) — the key ideas of the chapters, drawn from the package's configurations.
+* :func:`draw_srgan` (generator, content and adversarial losses; chapter 8), :func:`draw_dan` (the unrolled
+  Restorer/Estimator alternation; chapter 9); :func:`plot_perception_distortion` (PSNR against NIQE, chapter 8),
+  :func:`plot_series` (lines with seed error bars) and :func:`plot_kernel_steps` (true vs estimated blur kernels
+  after each unrolled step; chapter 9).
 * :func:`filter_grid` — the kernels of one convolution (e.g. SRCNN's 64 first-layer 9x9 filters) as a tiled image.
 * :func:`plot_psnr_curve` — validation PSNR of a training run against wall time or iterations, with reference lines.
 * :func:`error_maps` — absolute-error images of several results against one reference, on one colour scale.
@@ -730,4 +734,179 @@ def draw_cross_scale_attention(
             spine.set_linewidth(2.0)
     fig.suptitle(title or f"Cross-scale attention on pixels, x{scale}: a query in X, its matches in X\u2193{scale}, "
                  f"and their {scale}\u00d7 larger parents pasted back", fontsize=10)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Chapters 8 (SRGAN, the perception-distortion plane) and 9 (DAN, blind SR)
+
+
+def _flow_box(ax: Axes, x: float, y: float, text: str, color: str, w: float = 1.6, h: float = 0.7) -> None:
+    ax.add_patch(Rectangle((x - w / 2, y - h / 2), w, h, facecolor=color, edgecolor="0.25", linewidth=0.9, zorder=2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=8, zorder=3)
+
+
+def _flow_arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], style: str = "-") -> None:
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=10, linewidth=1.0, linestyle=style,
+                                 color="0.2", zorder=1))
+
+
+def _flow_axes(fig: Figure, ax: Axes, xlim: tuple[float, float], ylim: tuple[float, float], title: str | None) -> Figure:
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def draw_srgan(adv_weight: float = 1e-3, content: str = "VGG54 feature loss", ax: Axes | None = None,
+               title: str | None = None) -> Figure:
+    """SRGAN's training in one figure (chapter 8; Ledig et al., CVPR 2017, Sec. 2.2 Eq. 3 and Fig. 4): the generator
+    G (SRResNet) maps the LR image to an SR image; the content loss compares SR with HR (``content``: the paper's
+    VGG54 feature loss, or the pixel MSE of the book's offline runs); the discriminator D scores SR against real HR
+    images and its verdict is the adversarial loss, weighted ``adv_weight`` in the generator's loss."""
+    fig, ax = _new_axes(ax, (7.2, 2.9))
+    _flow_box(ax, 0.8, 2.0, "LR image", IMAGE_COLOR, 1.2)
+    _flow_box(ax, 3.0, 2.0, "G: SRResNet\n(residual blocks,\nsub-pixel x4)", FEATURE_COLOR, 1.9, 1.0)
+    _flow_box(ax, 5.2, 2.0, "SR image", IMAGE_COLOR, 1.2)
+    _flow_box(ax, 5.2, 0.5, "HR image", IMAGE_COLOR, 1.2)
+    _flow_box(ax, 7.8, 3.0, f"content loss\n{content}", "#c7e9c0", 2.2, 0.8)
+    _flow_box(ax, 7.8, 1.1, "D: real or fake?\n(conv. classifier)", "#fcbba1", 2.2, 0.8)
+    _flow_box(ax, 10.6, 2.0, f"generator loss =\ncontent + {adv_weight:g} x adversarial", "#dadaeb", 2.6, 0.9)
+    for a, b in (((1.4, 2.0), (2.05, 2.0)), ((3.95, 2.0), (4.6, 2.0)), ((5.8, 2.2), (6.7, 2.9)),
+                 ((5.8, 1.8), (6.7, 1.2)), ((5.8, 0.6), (6.7, 1.0)), ((8.9, 3.0), (9.3, 2.3)), ((8.9, 1.1), (9.3, 1.7))):
+        _flow_arrow(ax, a, b)
+    _flow_arrow(ax, (5.8, 0.4), (6.7, 2.7), "--")
+    ax.text(6.2, 0.05, "D is trained in turn to tell HR from SR", fontsize=7, ha="left", color="0.3")
+    return _flow_axes(fig, ax, (0, 12), (-0.2, 3.6), title)
+
+
+def draw_dan(loop: int = 4, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """DAN's unrolled alternation in one figure (chapter 9; Luo et al., NeurIPS 2020, Sec. 3, Fig. 2): from the
+    Dirac kernel's code, the Restorer R gives an SR image from the LR image and the current kernel code, the
+    Estimator E a new kernel code from the LR and SR images; ``loop`` steps, every R and every E sharing weights."""
+    if not isinstance(loop, int) or loop < 1:
+        raise ConfigError(f"draw_dan: loop must be a positive integer, got {loop!r}")
+    fig, ax = _new_axes(ax, (1.9 * loop + 1.6, 2.8))
+    _flow_box(ax, 0.8, 1.0, "k0: Dirac\n(PCA code)", "#c7e9c0", 1.3)
+    ax.text(0.8, 2.5, "LR image y", ha="center", fontsize=8)
+    for i in range(loop):
+        x = 2.4 + 2.4 * i
+        _flow_box(ax, x, 1.0, "R", FEATURE_COLOR, 0.8)
+        _flow_box(ax, x + 1.2, 1.0, "E", "#fcbba1", 0.8)
+        ax.text(x + 0.6, 0.15, f"SR{i + 1}", ha="center", fontsize=8)
+        ax.text(x + 1.8, 1.35, f"k{i + 1}", ha="center", fontsize=8)
+        _flow_arrow(ax, (x - 1.0 if i else 1.45, 1.0), (x - 0.4, 1.0))
+        _flow_arrow(ax, (x + 0.4, 1.0), (x + 0.8, 1.0))
+        _flow_arrow(ax, (x, 2.3), (x, 1.35), ":")
+        _flow_arrow(ax, (x + 1.2, 2.3), (x + 1.2, 1.35), ":")
+    ax.plot([0.8, 2.4 + 2.4 * (loop - 1) + 1.2], [2.3, 2.3], color="0.5", linewidth=0.8, linestyle=":")
+    ax.text(1.2 + 1.2 * loop + 0.6, -0.45, f"{loop} unrolled steps; all R share weights, all E share weights; "
+            "the loss supervises every SR and kernel", ha="center", fontsize=7, color="0.3")
+    return _flow_axes(fig, ax, (0, 2.4 * loop + 1.6), (-0.7, 2.8), title)
+
+
+@dataclass(frozen=True)
+class PlanePoint:
+    """One method on the perception-distortion plane: PSNR and NIQE (means over seeds, with their standard
+    deviations, NaN for one seed); points of the same ``group`` are joined in order (e.g. an interpolation)."""
+
+    label: str
+    psnr: float
+    niqe: float
+    psnr_std: float = math.nan
+    niqe_std: float = math.nan
+    group: str | None = None
+
+
+def plot_perception_distortion(points: Mapping[str, Sequence[PlanePoint]], title: str | None = None,
+                               panel_inches: float = 4.0) -> Figure:
+    """The perception-distortion plane (chapter 8; Blau and Michaeli, CVPR 2018, Fig. 1): one panel per data set
+    (``points``: set -> points), PSNR on x (distortion: right is better), NIQE on y (perception: lower is better,
+    so the axis is not inverted and the best corner is bottom right), error bars = the standard deviation over
+    seeds where there are several. Points sharing a ``group`` are joined by a line in the order given."""
+    if not points or not all(points.values()):
+        raise ConfigError("plot_perception_distortion needs at least one point per data set")
+    fig = Figure(figsize=(panel_inches * len(points) + 0.4, panel_inches * 0.8 + 0.6), dpi=DPI, layout="constrained")
+    axes = fig.subplots(1, len(points), squeeze=False)[0]
+    for ax, (dataset, pts) in zip(axes, points.items()):
+        groups: dict[str, list[PlanePoint]] = {}
+        for p in pts:
+            if p.group:
+                groups.setdefault(p.group, []).append(p)
+        for g, members in groups.items():
+            ax.plot([p.psnr for p in members], [p.niqe for p in members], color="0.6", linewidth=1.0, zorder=1)
+        for i, p in enumerate(pts):
+            xerr = None if math.isnan(p.psnr_std) else p.psnr_std
+            yerr = None if math.isnan(p.niqe_std) else p.niqe_std
+            ax.errorbar(p.psnr, p.niqe, xerr=xerr, yerr=yerr, marker="os^Dv<>p*h"[i % 10], color=f"C{i % 10}",
+                        markersize=6, capsize=2, linestyle="none", label=p.label, zorder=3)
+        ax.set_xlabel("PSNR (dB)  → less distortion")
+        ax.set_ylabel("NIQE  ↓ more natural")
+        ax.set_title(dataset, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_series(series: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]], xlabel: str,
+                ylabel: str = "PSNR (dB)", title: str | None = None, marks: Mapping[str, float] | None = None,
+                ax: Axes | None = None) -> Figure:
+    """Lines with error bars, one per label: ``series`` label -> (x, mean, std) (std NaN: no bar). ``marks``: labelled
+    vertical lines (e.g. the number of unrolled steps a DAN was trained with). Chapter 9 draws Gaussian8 PSNR per
+    kernel width and PSNR per unrolled step with it."""
+    if not series:
+        raise ConfigError("plot_series needs at least one series")
+    fig, ax = _new_axes(ax, (6.0, 3.6))
+    for i, (label, (xs, mean, std)) in enumerate(series.items()):
+        if not (len(xs) == len(mean) == len(std)):
+            raise ConfigError(f"plot_series: '{label}' has {len(xs)} x, {len(mean)} means and {len(std)} stds")
+        err = None if all(math.isnan(s) for s in std) else [0.0 if math.isnan(s) else s for s in std]
+        ax.errorbar(xs, mean, yerr=err, marker="o", markersize=3.5, capsize=2, color=f"C{i}", label=label)
+    for j, (name, x) in enumerate((marks or {}).items()):
+        ax.axvline(x, color="0.4", linestyle="--", linewidth=1.0)
+        ax.text(x, ax.get_ylim()[0], f" {name}", fontsize=7, color="0.3", va="bottom", rotation=90)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_kernel_steps(kernels: Mapping[str, tuple[np.ndarray, np.ndarray]], crop: int = 15,
+                      title: str | None = None) -> Figure:
+    """True and estimated blur kernels (chapter 9): one row per case (``kernels``: row label -> (true (k, k),
+    estimated (steps, k, k))), the true kernel first, then the estimate after each unrolled step, all on one
+    colour scale per row, centre ``crop`` x ``crop`` taps shown. Each estimate's title gives its L1 distance to
+    the true kernel (sum of absolute tap differences over the whole kernel)."""
+    if not kernels:
+        raise ConfigError("plot_kernel_steps needs at least one kernel")
+    steps = {np.asarray(est).shape[0] for _, est in kernels.values()}
+    if len(steps) != 1:
+        raise ConfigError(f"plot_kernel_steps: rows have different numbers of steps {sorted(steps)}")
+    n = steps.pop()
+    fig = Figure(figsize=(1.15 * (n + 1) + 0.6, 1.25 * len(kernels) + 0.5), dpi=DPI, layout="constrained")
+    axes = fig.subplots(len(kernels), n + 1, squeeze=False)
+    for row, (label, (true, est)) in zip(axes, kernels.items()):
+        true, est = np.asarray(true, dtype=np.float64), np.asarray(est, dtype=np.float64)
+        if true.ndim != 2 or est.shape[1:] != true.shape:
+            raise ConfigError(f"plot_kernel_steps: '{label}' true {true.shape} vs estimated {est.shape}")
+        k = true.shape[0]
+        c = max(0, (k - min(crop, k)) // 2)
+        top = max(float(true.max()), float(est.max()))
+        for j, (ax, image) in enumerate(zip(row, [true, *est])):
+            ax.imshow(image[c:k - c, c:k - c], cmap="viridis", vmin=0.0, vmax=top, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            name = "true" if j == 0 else f"step {j}\nL1 {np.abs(image - true).sum():.2f}"
+            ax.set_title(name, fontsize=7)
+        row[0].set_ylabel(label, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig

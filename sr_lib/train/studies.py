@@ -631,3 +631,61 @@ def league_rows(root: str | Path = "results") -> list[dict[str, Any]]:
             row[f"{d} PSNR"], row[f"{d} std"] = mean_std(runs.psnr(d))
         rows.append(row)
     return rows
+
+
+# ------------------------------------------------------------------------------- reading: chapters 8 (SRGAN), 9 (DAN)
+def seed_stats(per_seed: list[list[float]]) -> tuple[list[float], list[float]]:
+    """Position by position, the mean and sample standard deviation over seeds (NaN std for one seed) of equally
+    long per-seed lists (e.g. PSNR per kernel width, or per unrolled step)."""
+    if not per_seed or len({len(v) for v in per_seed}) != 1:
+        raise ConfigError(f"seed_stats needs per-seed lists of one length, got lengths {[len(v) for v in per_seed]}")
+    pairs = [mean_std([v[i] for v in per_seed]) for i in range(len(per_seed[0]))]
+    return [m for m, _ in pairs], [s for _, s in pairs]
+
+
+def perception_rows(arm_names: Iterable[str], root: str | Path = "results",
+                    datasets: Iterable[str] = _SRGAN_SETS) -> list[dict[str, Any]]:
+    """Chapter 8's table: per arm with evaluation files, the seeds and, per data set, the mean and standard
+    deviation over seeds of PSNR (distortion) and NIQE (perception, Mittal et al. 2013; lower is more natural).
+    Arms without files are left out (the chapter prints which)."""
+    rows = []
+    for name in arm_names:
+        runs = load_arm(name, root)
+        if not runs.evals:
+            continue
+        row: dict[str, Any] = {"arm": name, "label": runs.arm.label, "seeds": len(runs.evals)}
+        for d in datasets:
+            for metric in ("psnr", "niqe"):
+                row[f"{d} {metric.upper()}"], row[f"{d} {metric.upper()} std"] = mean_std(runs.metric(metric, d))
+        rows.append(row)
+    return rows
+
+
+def interpolation_path() -> tuple[str, ...]:
+    """The arms along chapter 8's network interpolation, alpha 0 (SRResNet-MSE) to 1 (the strongest GAN arm)."""
+    interp = [a for a in arms().values() if a.interpolate]
+    first, last = interp[0].interpolate[0], interp[0].interpolate[1]  # type: ignore[index]
+    return (first, *(a.name for a in sorted(interp, key=lambda a: a.interpolate[2])), last)  # type: ignore[index]
+
+
+def gaussian8_stats(name: str, mode: str, dataset: str, root: str | Path = "results") -> dict[str, Any] | None:
+    """Chapter 9: arm ``name`` on Gaussian8 ``dataset`` in ``mode`` ("blind", "oracle") over its seeds: ``seeds``,
+    ``psnr`` (mean, std of the per-seed set means), ``sigmas`` and per-sigma ``mean``/``std``; None without files."""
+    files = [f for (_, m), f in sorted(load_arm(name, root).gaussian8.items()) if m == mode and dataset in f["datasets"]]
+    if not files:
+        return None
+    sigmas = sorted(files[0]["datasets"][dataset]["per_sigma"], key=float)
+    mean, std = seed_stats([[f["datasets"][dataset]["per_sigma"][s]["psnr"] for s in sigmas] for f in files])
+    return {"seeds": len(files), "psnr": mean_std([f["datasets"][dataset]["psnr"] for f in files]),
+            "sigmas": [float(s) for s in sigmas], "mean": mean, "std": std}
+
+
+def unrolled_stats(name: str, root: str | Path = "results") -> dict[str, Any] | None:
+    """Chapter 9: PSNR after each unrolled step of arm ``name`` (mean, std over seeds), the trained number of steps,
+    the image and data set measured; None without files."""
+    steps = [f for _, f in sorted(load_arm(name, root).steps.items())]
+    if not steps:
+        return None
+    mean, std = seed_stats([f["psnr"] for f in steps])
+    return {"seeds": len(steps), "iterations": steps[0]["iterations"], "mean": mean, "std": std,
+            "trained_loop": steps[0]["trained_loop"], "dataset": steps[0]["dataset"], "image": steps[0]["image"]}
