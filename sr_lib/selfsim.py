@@ -45,6 +45,17 @@ def _patches(image: torch.Tensor, patch: int) -> torch.Tensor:
     return rows - rows.mean(dim=1, keepdim=True)
 
 
+def _textured(image: np.ndarray, patch: int, min_std: float) -> np.ndarray:
+    """Per top-left corner (row-major), whether the ``patch x patch`` patch has a standard deviation of at least
+    ``min_std``, decided in float64 as ``n * sum(x^2) - sum(x)^2 >= (n * min_std)^2``: exact for integer grey levels
+    (the Y of the protocol), so the same patches count as textured on every CPU (float32 rounding of patches with a
+    standard deviation of exactly ``min_std`` differs between SIMD paths)."""
+    n = patch * patch
+    windows = np.lib.stride_tricks.sliding_window_view(image.astype(np.float64), (patch, patch))
+    total, squares = windows.sum(axis=(2, 3)), (windows * windows).sum(axis=(2, 3))
+    return (n * squares - total * total >= (n * min_std) ** 2).ravel()
+
+
 def _best_matches(queries: torch.Tensor, candidates: torch.Tensor,
                   exclude: torch.Tensor | None = None,
                   window: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float] | None = None,
@@ -163,13 +174,14 @@ def cross_scale_recurrence(
 
     all_patches = _patches(big_t, patch)  # the in-scale candidates; queries are rows of it
     grid_w = width - patch + 1
-    std = all_patches.pow(2).mean(dim=1).sqrt()
-    textured = torch.nonzero(std >= min_std).flatten().numpy()
-    if textured.size == 0:
+    textured = _textured(image, patch, min_std)
+    if not textured.any():
         raise DataError(f"cross_scale_recurrence: no {patch}x{patch} patch has a standard deviation of at least "
                         f"{min_std} grey levels (a flat image): nothing to measure")
-    rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(textured, size=min(n_queries, textured.size), replace=False))
+    # queries: the first n_queries textured corners of one random order of all corners, so that a patch whose
+    # texture test flips changes at most one query (not the whole draw)
+    order = np.random.default_rng(seed).permutation(textured.size)
+    chosen = np.sort(order[textured[order]][:n_queries])
     index = torch.from_numpy(chosen)
     queries = all_patches[index]
     q_energy = (queries * queries).sum(dim=1)
@@ -210,7 +222,7 @@ def cross_scale_recurrence(
         "in_scale_good": float((within < good_match).mean()),
         "cross_beats_in_scale": float((cross < within).mean()),
         "cross_scale_median_offset": float(np.median(offset)),
-        "textured_fraction": float(textured.size / all_patches.shape[0]),
+        "textured_fraction": float(textured.mean()),
     }
 
 

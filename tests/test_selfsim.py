@@ -113,3 +113,26 @@ def test_dataset_recurrence_rows_and_summary(tmp_path) -> None:
     write_image(tmp_path / "Set5" / "HR" / "c.png", np.zeros((8, 8), np.uint8))
     with pytest.raises(DataError, match="Set5/c: .*too small"):
         selfsim.dataset_recurrence("Set5", tmp_path, n_queries=50)
+
+
+def test_texture_test_is_exact_at_the_threshold_and_one_flip_moves_one_query() -> None:
+    """A patch whose standard deviation is exactly ``min_std`` counts as textured (decided exactly, not by float32
+    rounding that differs between CPUs); making one more patch textured changes at most one of the drawn queries."""
+    patch = np.array([[0.0, 8.0] * 2 + [0.0]] * 5)  # 5x5 of 0/8 in columns: 15 zeros, 10 eights
+    n, s, q = 25, patch.sum(), (patch * patch).sum()
+    exact_std = np.sqrt(q / n - (s / n) ** 2)
+    assert selfsim._textured(patch, 5, exact_std)[0] and not selfsim._textured(patch, 5, exact_std + 1e-9)[0]
+
+    image = np.round(_noise(48))
+    image[:, 30:] = 90.0  # flat on the right
+    mask = selfsim._textured(image, 5, 4.0)
+    flat = np.flatnonzero(~mask)
+    base = selfsim.cross_scale_recurrence(image, n_queries=300, seed=3)
+    image2 = image.copy()
+    r, c = divmod(int(flat[0]), 48 - 5 + 1)
+    image2[r + 2, c + 2] += 40.0  # texture one flat patch (and perhaps its neighbours)
+    changed = int((selfsim._textured(image2, 5, 4.0) != mask).sum())
+    order = np.random.default_rng(3).permutation(mask.size)
+    before = set(order[mask[order]][:300])
+    after = set(order[selfsim._textured(image2, 5, 4.0)[order]][:300])
+    assert len(before ^ after) <= 2 * changed and base["queries"] == 300
