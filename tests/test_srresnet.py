@@ -114,3 +114,14 @@ def test_discriminator_trains() -> None:
 def test_official_port_rejects_unknown_arguments() -> None:
     with pytest.raises(ConfigError, match="nc"):
         get_port("srresnet").build({"nf": 8, "nc": 3})
+
+
+def test_discriminator_output_is_a_probability_or_the_logits() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    d = SRGANDiscriminator(nf=4, fc=8, input_size=32).eval()
+    logits = SRGANDiscriminator(nf=4, fc=8, input_size=32, output="logits").eval()
+    logits.load_state_dict(d.state_dict())
+    assert torch.allclose(d(x), torch.sigmoid(logits(x))) and torch.equal(logits(x), d.logits(x))
+    with pytest.raises(ConfigError, match="logits"):
+        SRGANDiscriminator(output="logit")  # type: ignore[arg-type]

@@ -195,3 +195,24 @@ def test_model_loss_and_gan_and_ema_rules_train(tmp_path: Path) -> None:
         assert np.isfinite(run.result["final"]["val_psnr"])
     state = torch.load(tmp_path / "srresnet" / "last.pt", weights_only=True)
     assert set(state["optimizers"]) == {"model", "discriminator"} and "train_discriminator" in state
+
+
+def test_gan_step_feeds_the_losses_logits_so_the_discriminator_learns() -> None:
+    """The losses take logits: the discriminator built for training must return them (a probability fed to the
+    softplus losses saturates, D(G(x)) sticks at 0 and the adversarial term sends no gradient to the generator).
+    Real = noise patches, fake = the (blurry) generator output: D must separate them within a few updates, and the
+    generator's adversarial term must then carry a gradient."""
+    from sr_lib.train.loop import _build
+    from sr_lib.train.patches import Batch
+
+    recipe = get_recipe("srgan", "quick", 4, model_options=(("nf", 4), ("nb", 1)), disc_options=(("nf", 4), ("fc", 8)),
+                        hr_patch=32, batch_size=4, adv_weight=1.0, content_loss="mse", lr=1e-3)
+    model, step = _build(recipe, torch.device("cpu"))
+    assert step.discriminator.output == "logits"
+    g = torch.Generator().manual_seed(0)
+    batch = Batch(lr=torch.rand(4, 3, 8, 8, generator=g), hr=torch.rand(4, 3, 32, 32, generator=g), scale=4)
+    first = step(batch, 1e-3)
+    for _ in range(15):
+        last = step(batch, 1e-3)
+    assert last["d_loss"] < 0.5 * first["d_loss"]  # started near 2 ln 2; D now tells real from fake
+    assert last["adv"] > 1.0  # -log D(G(x)) grows as D rejects the fakes: the term now has a gradient

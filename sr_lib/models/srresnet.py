@@ -117,10 +117,16 @@ class SRGANDiscriminator(nn.Module):
     fc: width of the first dense layer (1024).
     input_size: side of the square input (96 in the paper); the convolutions halve it four times.
     strided_kernel: kernel of the stride-2 convolutions, 4 (official) or 3 (paper).
+    output: "probability" (``D(x)``, as ``_NetD``) or "logits" (the pre-sigmoid score: what the training losses of
+        :mod:`sr_lib.losses` take; training calls the module itself so that DDP sees the forward pass).
     """
 
-    def __init__(self, nf: int = 64, fc: int = 1024, input_size: int = 96, strided_kernel: Literal[3, 4] = 4) -> None:
+    def __init__(self, nf: int = 64, fc: int = 1024, input_size: int = 96, strided_kernel: Literal[3, 4] = 4,
+                 output: Literal["probability", "logits"] = "probability") -> None:
         super().__init__()
+        if output not in ("probability", "logits"):
+            raise ConfigError(f"SRGAN discriminator output must be 'probability' or 'logits', got {output!r}")
+        self.output = output
         if input_size % 16:
             raise ConfigError(f"SRGAN discriminator input size must be a multiple of 16, got {input_size}")
         if strided_kernel not in (3, 4):
@@ -153,7 +159,8 @@ class SRGANDiscriminator(nn.Module):
         return self.fc2(self.lrelu(self.fc1(out))).view(-1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.sigmoid(self.logits(x))
+        logits = self.logits(x)
+        return logits if self.output == "logits" else torch.sigmoid(logits)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -100,7 +100,8 @@ def _build(recipe: Recipe, device: torch.device) -> tuple[nn.Module, SupervisedS
     from ..losses import PerceptualLoss, SRGAN_FEATURE_SCALE
     from ..models.srresnet import SRGANDiscriminator
 
-    disc = SRGANDiscriminator(input_size=recipe.hr_patch, **dict(recipe.disc_options)).to(device).train()
+    disc = SRGANDiscriminator(input_size=recipe.hr_patch, output="logits", **dict(recipe.disc_options))
+    disc = disc.to(device).train()
     content = None
     if recipe.content_loss.startswith("vgg"):
         from ..losses import vgg19_weights_path
