@@ -369,11 +369,15 @@ def run_arm(arm: Arm, seed: int, root: str | Path = "results", data_dir: str | P
             res = evaluate_model(recipe.model, scale, list(arm.eval_sets), data_dir=data_dir, model=model,
                                  self_ensemble=plus, niqe=arm.niqe)
             res.update(kind="eval", arm=arm.name, seed=seed, train_run=str(out / "result.json"))
-            res["provenance"]["config"].update(weights=str(out / "last.pt"),
-                                               weights_sha256=sha256_file(out / "last.pt"))
+            res["provenance"]["config"].update(_weights_record(out))
             _write_eval(path, res, arm, seed, scale, plus, log)
     if arm.gaussian8 or arm.unrolled_steps:
         _evaluate_blind(arm, seed, root, data_dir, log)
+
+
+def _weights_record(out: Path) -> dict[str, str]:
+    """What a results file of a trained run records of its weights: the checkpoint path and its sha256."""
+    return {"weights": str(out / "last.pt"), "weights_sha256": sha256_file(out / "last.pt")}
 
 
 def gaussian8_path(root: str | Path, arm: Arm, seed: int, mode: str) -> Path:
@@ -393,14 +397,18 @@ def _evaluate_blind(arm: Arm, seed: int, root: str | Path, data_dir: str | Path 
     from ..weights import load_into, read_state_dict
 
     out, recipe = run_dir(root, arm, seed), seeded_recipe(root, arm, seed)
-    weights = {"weights": str(out / "last.pt"), "weights_sha256": sha256_file(out / "last.pt")}
+    weights = _weights_record(out)
     model = None
+
+    def trained() -> Any:  # the trained network, read once, only if a file is missing
+        return model or load_into(create_model(recipe.model, recipe.scale, options=recipe.options),
+                                  read_state_dict(out / "last.pt"), out / "last.pt")
+
     for mode in arm.gaussian8:
         path = gaussian8_path(root, arm, seed, mode)
         if path.is_file():
             continue
-        model = model or load_into(create_model(recipe.model, recipe.scale, options=recipe.options),
-                                   read_state_dict(out / "last.pt"), out / "last.pt")
+        model = trained()
         res = evaluate_gaussian8(recipe.model, recipe.scale, list(arm.eval_sets), mode, data_dir=data_dir,
                                  model=model)
         res.update(kind="gaussian8", arm=arm.name, seed=seed, train_run=str(out / "result.json"))
@@ -410,8 +418,7 @@ def _evaluate_blind(arm: Arm, seed: int, root: str | Path, data_dir: str | Path 
             f"{d} {v['psnr']:.2f} dB" for d, v in res["datasets"].items()))
     path = steps_path(root, arm, seed)
     if arm.unrolled_steps and not path.is_file():
-        model = model or load_into(create_model(recipe.model, recipe.scale, options=recipe.options),
-                                   read_state_dict(out / "last.pt"), out / "last.pt")
+        model = trained()
         pairs = gaussian8_pairs(arm.eval_sets[0], recipe.scale, data_dir)
         steps = psnr_by_iteration(model, pairs, loops=arm.unrolled_steps)
         first = [p for p in pairs if p.name == pairs[0].name]
