@@ -119,9 +119,10 @@ def test_gaussian8_and_unrolled_stats(fake_runs: None) -> None:
     assert studies.unrolled_stats("dan-no-blur") is None
 
 
-def test_interpolation_path_runs_from_mse_to_strongest_gan() -> None:
+def test_interpolation_path_runs_from_mse_to_the_paper_weight_gan() -> None:
     path = studies.interpolation_path()
-    assert path[0] == "srresnet-mse" and path[-1] == f"srgan-adv{max(studies.SRGAN_ADV_WEIGHTS):g}"
+    assert path[0] == "srresnet-mse" and path[-1] == "srgan-adv0.001"
+    assert studies.SRGAN_INTERPOLATION_END in studies.SRGAN_ADV_WEIGHTS
     alphas = [studies.get_arm(a).interpolate[2] for a in path[1:-1]]  # type: ignore[index]
     assert alphas == sorted(alphas) and len(alphas) == len(studies.SRGAN_INTERPOLATION)
 
