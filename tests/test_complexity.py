@@ -85,9 +85,9 @@ def test_frozen_parameters_count_as_used() -> None:
 
 
 def test_table_rows_and_format() -> None:
-    rows = complexity_table(scale=2, lr_hw=(12, 16), models=["srcnn", "srresnet", "edsr-baseline"])
+    rows = complexity_table(scale=3, lr_hw=(12, 16), models=["srcnn", "srresnet", "edsr-baseline"])
     by_name = {r.model: r for r in rows}
-    assert not by_name["srresnet"].supported and "no x2 preset" in by_name["srresnet"].note
+    assert not by_name["srresnet"].supported and "no x3 preset (scales: x2, x4)" in by_name["srresnet"].note
     assert by_name["edsr-baseline"].supported and by_name["edsr-baseline"].tile_safe
     assert by_name["edsr-baseline"].input == "RGB, LR, [0,255]"
     text = format_table(rows)

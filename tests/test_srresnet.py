@@ -52,11 +52,16 @@ def test_instance_norm_is_per_image_so_not_tile_safe() -> None:
         assert torch.equal(left, left_far) is not depends_on_far_pixels, norm
 
 
-def test_generator_is_x4_only_and_rgb() -> None:
+def test_generator_is_x4_with_a_one_stage_x2_variant_and_rgb() -> None:
     entry = get_model_entry("srresnet")
-    assert entry.scales == (4,) and entry.input.color == "rgb" and entry.input.pixel_max == 1.0
-    with pytest.raises(ConfigError):
-        create_model("srresnet", 2)
+    assert entry.scales == (2, 4) and entry.input.color == "rgb" and entry.input.pixel_max == 1.0
+    x2, x4 = SRResNet(nf=8, nb=1, scale=2), SRResNet(nf=8, nb=1, scale=4)
+    assert set(x2.state_dict()) == set(x4.state_dict()) - {"upscale4x.3.weight"}  # the second stage only
+    assert x2(torch.rand(1, 3, 5, 7)).shape == (1, 3, 10, 14)
+    with pytest.raises(ConfigError, match="available: x2, x4"):
+        create_model("srresnet", 3)
+    with pytest.raises(ConfigError, match="x2 or x4"):
+        SRResNet(scale=8)
     with pytest.raises(ConfigError, match="normalisation"):
         SRResNet(norm="group")  # type: ignore[arg-type]
 

@@ -3,7 +3,9 @@ Generative Adversarial Network" (CVPR 2017).
 
 Generator (paper Fig. 4, top): a 9x9 convolution with 64 maps, ``B = 16`` residual blocks
 ``y + BN(conv3x3(act(BN(conv3x3(y)))))``, a 3x3 convolution + BN added to the output of the first layer (long skip),
-two sub-pixel stages ``[conv3x3(64 -> 256), PixelShuffle(2), act]`` and a 9x9 convolution to RGB. x4 only.
+two sub-pixel stages ``[conv3x3(64 -> 256), PixelShuffle(2), act]`` and a 9x9 convolution to RGB. The paper and
+the official code are x4 only; ``scale=2`` (one sub-pixel stage, module name kept) is the book's x2 variant for the
+equal-compute league (chapter 8).
 Trained with the MSE it is *SRResNet*; with the perceptual loss of Eq. 3 (VGG content loss Eq. 5 plus
 ``1e-3`` x the adversarial loss Eq. 6, see :mod:`sr_lib.losses`) it is the generator of *SRGAN*.
 
@@ -42,7 +44,8 @@ Tensor = torch.Tensor
 Norm = Literal["batch", "instance"]
 Act = Literal["lrelu", "prelu"]
 
-SCALE = 4  # two x2 sub-pixel stages, hard-coded as in the paper and the official code
+SCALE = 4  # two x2 sub-pixel stages, as in the paper and the official code
+SCALES = (2, 4)  # x2: one stage (the league's variant; no official weights)
 
 
 def _act(act: Act) -> nn.Module:
@@ -80,28 +83,26 @@ class _Residual_Block(nn.Module):  # noqa: N801  (official name)
 
 
 class SRResNet(nn.Module):
-    """The SRResNet / SRGAN generator (x4).
+    """The SRResNet / SRGAN generator.
 
     nf: number of feature maps (paper: 64). nb: number of residual blocks (paper: B = 16).
     norm: ``"batch"`` (paper; twtygqyy@11cf32c) or ``"instance"`` (twtygqyy HEAD ``_NetG``).
     act: ``"lrelu"`` (official LeakyReLU(0.2)) or ``"prelu"`` (paper).
+    scale: 4 (paper: two sub-pixel stages) or 2 (one stage; the book's league variant, see :data:`SCALES`).
     """
 
-    def __init__(self, nf: int = 64, nb: int = 16, norm: Norm = "batch", act: Act = "lrelu") -> None:
+    def __init__(self, nf: int = 64, nb: int = 16, norm: Norm = "batch", act: Act = "lrelu", scale: int = SCALE) -> None:
         super().__init__()
+        if scale not in SCALES:
+            raise ConfigError(f"SRResNet upscales x{' or x'.join(map(str, SCALES))}, got x{scale}")
         self.conv_input = nn.Conv2d(3, nf, 9, padding=4, bias=False)
         self.relu = _act(act)
         self.residual = nn.Sequential(*[_Residual_Block(nf, norm, act) for _ in range(nb)])
         self.conv_mid = nn.Conv2d(nf, nf, 3, padding=1, bias=False)
         self.bn_mid = _norm(norm, nf)  # named bn_mid in both official versions
-        self.upscale4x = nn.Sequential(
-            nn.Conv2d(nf, 4 * nf, 3, padding=1, bias=False),
-            nn.PixelShuffle(2),
-            _act(act),
-            nn.Conv2d(nf, 4 * nf, 3, padding=1, bias=False),
-            nn.PixelShuffle(2),
-            _act(act),
-        )
+        stages = [[nn.Conv2d(nf, 4 * nf, 3, padding=1, bias=False), nn.PixelShuffle(2), _act(act)]
+                  for _ in range(scale.bit_length() - 1)]  # log2(scale) stages of x2
+        self.upscale4x = nn.Sequential(*[m for stage in stages for m in stage])  # official name, also at x2
         self.conv_output = nn.Conv2d(nf, 3, 9, padding=4, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -194,10 +195,11 @@ for _name, _norm_kind, _act_kind, _tile_safe, _code, _weights, _desc in (
             name=_name,
             family="srresnet",
             paper=_PAPER,
-            build=lambda scale, n=_norm_kind, a=_act_kind: SRResNet(norm=n, act=a),
-            build_tiny=lambda scale, n=_norm_kind, a=_act_kind: SRResNet(nf=8, nb=2, norm=n, act=a),
-            make=lambda scale, n=_norm_kind, a=_act_kind, **options: SRResNet(**{"norm": n, "act": a, **options}),
-            scales=(SCALE,),
+            build=lambda scale, n=_norm_kind, a=_act_kind: SRResNet(norm=n, act=a, scale=scale),
+            build_tiny=lambda scale, n=_norm_kind, a=_act_kind: SRResNet(nf=8, nb=2, norm=n, act=a, scale=scale),
+            make=lambda scale, n=_norm_kind, a=_act_kind, **options: SRResNet(**{"norm": n, "act": a, **options},
+                                                                              scale=scale),
+            scales=SCALES,
             input=_RGB,
             tile_safe=_tile_safe,
             description=_desc,

@@ -279,7 +279,8 @@ LEAGUE_BUDGET_MACS = 8 * 10**12
 LEAGUE_SCALE = 2
 LEAGUE_SETS = ("Set5", "Set14", "B100")
 #: The families of the league, in the book's order: each chapter's ``quick`` model (chapters add theirs).
-LEAGUE_FAMILIES: tuple[str, ...] = ("srcnn", "vdsr", "edsr-baseline", "mdsr", "rcan", "san", "csnln", "msrn", "cmsc")
+LEAGUE_FAMILIES: tuple[str, ...] = ("srcnn", "vdsr", "edsr-baseline", "mdsr", "rcan", "san", "csnln", "msrn", "cmsc",
+                                   "srresnet")
 
 
 def league_recipe(family: str) -> Recipe:
