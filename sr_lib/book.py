@@ -168,6 +168,31 @@ class Chapter:
                 for n, p in zip((better, worse), self_ensemble))
         return studies.compare(a, b, paired=better == worse) if a and b else None
 
+    def league_table(self, ours: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The equal-compute league (:func:`studies.league_rows`) with this chapter's families ``ours`` marked: the
+        budget and their iterations, the table (mean ± std over seeds), and which of them have no results yet.
+        Returns the rows by family, PSNR cells as "mean ± std" text under "<set> PSNR (dB)"."""
+        from IPython.display import display
+
+        from .train import studies
+        from .viz import table
+
+        print(f"budget {studies.LEAGUE_BUDGET_MACS / 1e12:.0f} TMACs per run at x{studies.LEAGUE_SCALE}; iterations: "
+              + ", ".join(f"{f} {studies.league_recipe(f).iters}" for f in ours))
+        rows = studies.league_rows(self.results_dir) if self.results_dir else []
+        by_family = {}
+        for r in rows:
+            r.update({f"{d} PSNR (dB)": plus_minus(r.pop(f"{d} PSNR"), r.pop(f"{d} std")) for d in studies.LEAGUE_SETS})
+            by_family[r["family"]] = dict(r)
+            r["family"] += "  ◀ this chapter" if r["family"] in ours else ""
+        if rows:
+            display(table(rows, formats={"GMACs / iteration": ".2f", "minutes / run": ".1f"}))
+        missing = [f for f in ours if f not in by_family]
+        if missing:
+            print(f"no league results yet for {', '.join(missing)} (make league): the rows appear once the runs are "
+                  "committed")
+        return by_family
+
     def seed_curves(self, arms: Sequence[str], title: str) -> Any:
         """Validation PSNR during training, mean and range over seeds, one line per arm, with the bicubic level."""
         from .figures import plot_seed_curves

@@ -285,3 +285,18 @@ def test_study_kit_reads_the_committed_studies_and_says_when_files_are_missing(t
     assert claim_text(None)["seeds"] == "0"
     assert plus_minus(36.054, 0.081) == "36.05 ± 0.08" and plus_minus(1.0, float("nan")) == "1.00 (1 seed)"
     assert plus_minus(float("nan"), float("nan")) == "n/a"
+
+
+def test_league_table_marks_this_chapter_and_names_missing_entries(tmp_path, capsys) -> None:
+    from pathlib import Path
+
+    from sr_lib.book import Chapter
+    from sr_lib.train import studies
+
+    results = Path(__file__).resolve().parent.parent / "results"
+    rows = Chapter("t", "quick", torch.device("cpu"), 1, None, None, results).league_table(("msrn", "cmsc"))
+    assert {"msrn", "cmsc", "srcnn"} <= set(rows) and rows["msrn"]["Set5 PSNR (dB)"].count("±") == 1
+    out = capsys.readouterr().out
+    assert f"msrn {studies.league_recipe('msrn').iters}" in out and "no league results yet" not in out
+    assert Chapter("t", "quick", torch.device("cpu"), 1, None, None, tmp_path).league_table(("msrn",)) == {}
+    assert "no league results yet for msrn" in capsys.readouterr().out

@@ -131,3 +131,25 @@ def test_seed_stats_checks_lengths() -> None:
     assert studies.seed_stats([[1.0, 2.0]])[1][0] != studies.seed_stats([[1.0, 2.0]])[1][0]  # NaN for one seed
     with pytest.raises(ConfigError):
         studies.seed_stats([[1.0], [1.0, 2.0]])
+
+
+def test_trade_off_rows_pair_seeds_and_count_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    def ev(psnr: float, niqe: dict[str, float]) -> dict:
+        per = {k: {"psnr": psnr, "niqe": v} for k, v in niqe.items()}
+        return {"datasets": {"Set14": {"psnr": psnr, "niqe": float(np.mean(list(niqe.values()))), "per_image": per}}}
+
+    files = {"srresnet-mse": {0: ev(26.0, {"a": 6.0, "b": 6.0, "c": 9.0}), 1: ev(26.4, {"a": 6.2, "b": 6.0, "c": 9.0}),
+                              2: ev(25.0, {"a": 1.0, "b": 1.0, "c": 1.0})},
+             "srgan-adv0.001": {0: ev(25.0, {"a": 5.0, "b": 6.5, "c": 20.0}), 1: ev(25.2, {"a": 5.2, "b": 6.5,
+                                                                                            "c": 20.0})}}
+
+    def load(name: str, root: object = "results") -> studies.ArmRuns:
+        runs = files.get(name, {})
+        return studies.ArmRuns(studies.get_arm(name), {}, {(s, 4, False): e for s, e in runs.items()})
+
+    monkeypatch.setattr(studies, "load_arm", load)
+    (row,) = studies.trade_off_rows(["srgan-adv0.001", "srgan-adv0.01"])  # no files for 1e-2: no row
+    assert row["seeds"] == 2  # seed 2 of the reference has no GAN partner and is left out
+    assert row["psnr"].diff == pytest.approx(1.1) and row["psnr"].se == pytest.approx(0.1) and row["psnr"].held
+    assert row["niqe"].diff < 0 and not row["niqe"].held  # the set mean rises: one image is far worse
+    assert (row["images"], row["images_lower"]) == (3, 1) and row["median_niqe_gain"] == pytest.approx(-0.5)

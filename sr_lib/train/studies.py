@@ -675,6 +675,39 @@ def perception_rows(arm_names: Iterable[str], root: str | Path = "results",
     return rows
 
 
+def _per_seed(runs: ArmRuns, dataset: str) -> dict[int, dict[str, Any]]:
+    """Seed -> the ``dataset`` entry of the arm's (first-scale, plain) evaluation file."""
+    scale = runs.arm.scales[0]
+    return {seed: e["datasets"][dataset] for (seed, s, plus), e in runs.evals.items()
+            if s == scale and not plus and dataset in e["datasets"]}
+
+
+def trade_off_rows(gan_arms: Iterable[str], reference: str = "srresnet-mse", dataset: str = "Set14",
+                   root: str | Path = "results") -> list[dict[str, Any]]:
+    """Chapter 8's claims, one row per GAN arm against ``reference`` on ``dataset``, over the seeds both have,
+    paired by seed (each GAN run starts from the reference run of its seed): ``psnr`` and ``niqe``, the
+    :class:`Comparison` reference - GAN (the paper: both positive, the GAN loses PSNR and is more natural, SRGAN
+    Sec. 3.4); and per image, averaged over those seeds, ``images_lower`` (images whose NIQE the GAN lowers),
+    ``images`` and ``median_niqe_gain`` (median of reference - GAN): a set mean of NIQE can be moved by a few
+    images."""
+    ref = _per_seed(load_arm(reference, root), dataset)
+    rows = []
+    for name in gan_arms:
+        gan = _per_seed(load_arm(name, root), dataset)
+        seeds = sorted(set(ref) & set(gan))
+        if not seeds:
+            continue
+        row: dict[str, Any] = {"arm": name, "seeds": len(seeds)}
+        for m in ("psnr", "niqe"):
+            row[m] = compare([ref[s][m] for s in seeds], [gan[s][m] for s in seeds], paired=True)
+        images = sorted(ref[seeds[0]]["per_image"])
+        gain = [float(np.mean([ref[s]["per_image"][i]["niqe"] - gan[s]["per_image"][i]["niqe"] for s in seeds]))
+                for i in images]
+        row.update(images=len(images), images_lower=sum(g > 0 for g in gain), median_niqe_gain=float(np.median(gain)))
+        rows.append(row)
+    return rows
+
+
 def interpolation_path() -> tuple[str, ...]:
     """The arms along chapter 8's network interpolation, alpha 0 (SRResNet-MSE) to 1 (the paper-weight GAN arm)."""
     interp = [a for a in arms().values() if a.interpolate]
