@@ -15,14 +15,20 @@ DANv1: Luo, Huang, Li, Wang, Tan, "Unfolding the Alternating Optimization for Bl
   non-blind upper bound of the alternation (the Restorer sees only ``y`` and the code, so every step gives the same
   image and one call suffices); ``"plain"`` — a non-blind network of the registry (e.g. trained on bicubic LR).
   Protocol: the ``standard`` one of :mod:`sr_lib.evaluate` (uint8 SR, Y channel, ``scale`` border pixels cropped).
+* :func:`kernel_code_sensitivity` — the Restorer given the codes of other widths than the true one: does its
+  output depend on the code at all?
 * :func:`psnr_by_iteration` — PSNR after each unrolled step 1..n, optionally past the trained ``loop``;
-  :func:`kernel_trajectory` — the kernel estimated after each step, as a k x k kernel.
+  :func:`kernel_trajectory` — the kernel estimated after each step, as a k x k kernel;
+  :func:`kernel_code_errors` — how far an estimate is from the true kernel and from the true kernel's own code.
 
 Kernel codes (v1's Estimator output, the Restorer input of both versions) are ``code = kernel @ M`` with the PCA
 matrix ``M`` (k*k x L, the ``encoder`` buffer). :func:`decode_kernel_code` inverts this with the pseudo-inverse,
 ``kernel = code @ pinv(M)``, the least-squares kernel of that code; the published Setting-1 matrix has orthonormal
 columns (``M^T M = I`` to float32 precision), so this is ``code @ M^T``, the projection of the kernel onto the
-10-d PCA subspace (off the true Gaussian8 kernels by about 3e-3 per tap).
+10-d PCA subspace. That subspace is orthogonal to the constant kernel, so a code carries no mean: a decoded kernel
+sums to 0, and the missing mean dominates its difference to the true Gaussian8 kernel (L1 distance 1). Adding the
+constant back (:func:`with_unit_sum`) leaves a fixed pattern of L1 about 0.17, the same for every width: the matrix
+was apparently fitted to kernels minus a mean kernel, which is not published with it.
 """
 
 from __future__ import annotations
@@ -38,10 +44,10 @@ import torch
 from torch import nn
 
 from .data import load_benchmark
-from .degrade.kernels import GAUSSIAN8_KERNEL_SIZE, blur_downscale_uint8, gaussian8_kernels
+from .degrade.kernels import GAUSSIAN8_KERNEL_SIZE, blur_downscale_uint8, gaussian8_kernels, isotropic_gaussian_kernel
 from .errors import ConfigError
 from .evaluate import Forward, get_protocol, model_input, pick_device, super_resolve
-from .metrics import evaluate_pair
+from .metrics import Score, evaluate_pair
 from .models import create_model, get_model_entry
 from .models.dan import DANv1, DANv2
 from .models.registry import ModelEntry
@@ -216,6 +222,16 @@ def _mean_scores(values: Sequence[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([v[k] for v in values])) for k in ("psnr", "ssim")}
 
 
+def _score_pair(model: nn.Module, name: str, pair: Gaussian8Pair, scale: int, mode: Mode, kernel: np.ndarray | None,
+                device: torch.device | str, compute_ssim: bool = True) -> Score:
+    """Score (standard protocol) of ``model``'s SR of ``pair.lr`` in ``mode`` (``kernel``: the oracle's kernel)."""
+    sr = super_resolve_mode(model, name, pair.lr, scale, mode, kernel, device)
+    if sr.shape[:2] != pair.hr.shape[:2]:
+        raise ConfigError(f"{name} gave {sr.shape[1]}x{sr.shape[0]} for a {pair.lr.shape[1]}x"
+                          f"{pair.lr.shape[0]} LR image: it does not upscale x{scale}")
+    return evaluate_pair(sr, pair.hr, scale, compute_ssim=compute_ssim)
+
+
 def evaluate_gaussian8(
     name: str,
     scale: int,
@@ -256,12 +272,7 @@ def evaluate_gaussian8(
         pairs = gaussian8_pairs(ds, scale, data_dir)
         per_image: dict[str, dict[str, dict[str, float]]] = {}
         for pair in pairs:
-            sr = super_resolve_mode(model, name, pair.lr, scale, mode,
-                                    pair.kernel if mode == "oracle" else None, dev)
-            if sr.shape[:2] != pair.hr.shape[:2]:
-                raise ConfigError(f"{name} gave {sr.shape[1]}x{sr.shape[0]} for a {pair.lr.shape[1]}x"
-                                  f"{pair.lr.shape[0]} LR image: it does not upscale x{scale}")
-            score = evaluate_pair(sr, pair.hr, scale)
+            score = _score_pair(model, name, pair, scale, mode, pair.kernel if mode == "oracle" else None, dev)
             per_image.setdefault(pair.name, {})[sigma_key(pair.sigma)] = {"psnr": score.psnr, "ssim": score.ssim}
             data_hashes.update(file_hashes(pair.hr_files))
             if progress:
@@ -285,6 +296,47 @@ def evaluate_gaussian8(
         "wall_time_s": round(time.perf_counter() - start, 3),
     }
     return results
+
+
+def kernel_code_sensitivity(
+    model: nn.Module,
+    pairs: Sequence[Gaussian8Pair],
+    given_sigmas: Sequence[float],
+    device: str | None = None,
+) -> dict[str, Any]:
+    """PSNR of a DAN's Restorer given the code of a *chosen* kernel, whatever kernel blurred the LR image.
+
+    DAN's Restorer is conditioned on the kernel code (paper Sec. 3: ``x = R(y, k)``; in v1 the code is broadcast to
+    every pixel and concatenated with the features of each conditional residual block). Each pair (blurred by its
+    true kernel) is super-resolved as the oracle does (:func:`super_resolve_mode`, mode ``"oracle"``) but with the
+    isotropic 21 x 21 Gaussian of each width in ``given_sigmas`` (the Gaussian8 kernel itself for a Gaussian8
+    width), and blind for comparison; PSNR on Y with the protocol of :func:`evaluate_gaussian8`. A Restorer that
+    uses the code scores best where the given width is the true one; one that ignores it gives flat rows.
+
+    Returns ``given_sigmas``, ``images``, ``pairs``, ``psnr`` (``true sigma_key -> given sigma_key -> PSNR``) and
+    ``blind`` (``true sigma_key -> PSNR``), means over the images of that true width (plain floats, JSON-ready).
+    """
+    net = _checked_dan(model)
+    if not pairs:
+        raise ConfigError("no Gaussian8 pair given")
+    kernels = [isotropic_gaussian_kernel(GAUSSIAN8_KERNEL_SIZE, s) for s in given_sigmas]  # ConfigError: bad width
+    given = {sigma_key(s): k for s, k in zip(given_sigmas, kernels)}
+    if not given or len(given) != len(kernels):
+        raise ConfigError(f"given_sigmas must be one or more distinct kernel widths, got {list(given_sigmas)}")
+    name, dev = _dan_entry(net).name, pick_device(device)
+    net = net.to(dev).eval()
+    psnr: dict[str, dict[str, list[float]]] = {}
+    blind: dict[str, list[float]] = {}
+    for pair in pairs:
+        row = psnr.setdefault(sigma_key(pair.sigma), {g: [] for g in given})
+        for g, kernel in given.items():
+            row[g].append(_score_pair(net, name, pair, net.scale, "oracle", kernel, dev, compute_ssim=False).psnr)
+        blind.setdefault(sigma_key(pair.sigma), []).append(
+            _score_pair(net, name, pair, net.scale, "blind", None, dev, compute_ssim=False).psnr)
+    return {"given_sigmas": [float(s) for s in given_sigmas], "images": len({p.name for p in pairs}),
+            "pairs": len(pairs),
+            "psnr": {t: {g: float(np.mean(v)) for g, v in row.items()} for t, row in psnr.items()},
+            "blind": {t: float(np.mean(v)) for t, v in blind.items()}}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -325,7 +377,8 @@ def psnr_by_iteration(
 
 def decode_kernel_code(model: nn.Module, codes: Tensor) -> Tensor:
     """Kernels ``(B, k, k)`` (float64) of PCA codes ``(B, L)``: ``codes @ pinv(M)``, the least-squares inverse of
-    ``code = kernel @ M`` (``M^T`` for the orthonormal published matrix; see the module docstring)."""
+    ``code = kernel @ M`` (``M^T`` for the orthonormal published matrix). With the published matrix they sum to 0:
+    a code carries no mean (module docstring; :func:`with_unit_sum` adds it back)."""
     net = _checked_dan(model)
     matrix = net.encoder[0].double()
     if codes.dim() != 2 or codes.shape[1] != matrix.shape[1]:
@@ -334,11 +387,34 @@ def decode_kernel_code(model: nn.Module, codes: Tensor) -> Tensor:
     return flat.view(codes.shape[0], net.ksize, net.ksize)
 
 
+def with_unit_sum(kernels: np.ndarray) -> np.ndarray:
+    """``kernels`` (``(..., k, k)``) plus the constant that makes each sum to 1: the mean a decoded code lacks
+    (module docstring). float64; a kernel that already sums to 1 is returned unchanged (to rounding)."""
+    k = np.asarray(kernels, dtype=np.float64)
+    return k + (1.0 - k.sum(axis=(-2, -1), keepdims=True)) / (k.shape[-2] * k.shape[-1])
+
+
+def kernel_code_errors(model: nn.Module, kernel: np.ndarray, estimate: np.ndarray) -> dict[str, float]:
+    """L1 distances (sums of absolute tap differences) of a decoded kernel ``estimate`` (``(k, k)``, e.g. the last
+    step of :func:`kernel_trajectory`) and the true ``kernel``, with the mean added back to every decoded kernel
+    (:func:`with_unit_sum`): ``estimate vs true``; ``true code vs true``, the true kernel's own code decoded, what a
+    code can represent of it at best; ``estimate vs true code``, the Estimator's own error in code space."""
+    net = _checked_dan(model)
+    true, est = np.asarray(kernel, dtype=np.float64), with_unit_sum(estimate)
+    if true.shape != (net.ksize, net.ksize) or est.shape != true.shape:
+        raise ConfigError(f"kernel and estimate must be ({net.ksize}, {net.ksize}), got {true.shape} and {est.shape}")
+    with torch.inference_mode():
+        best = with_unit_sum(decode_kernel_code(net, true_kernel_code(net, true)).cpu().numpy()[0])
+    return {"estimate vs true": float(np.abs(est - true).sum()), "true code vs true": float(np.abs(best - true).sum()),
+            "estimate vs true code": float(np.abs(est - best).sum())}
+
+
 def kernel_trajectory(
     model: nn.Module, lr: np.ndarray, loops: int | None = None, device: str | None = None
 ) -> np.ndarray:
     """The kernel estimated after each unrolled step (Eq. 3 unfolded: ``k_i = E(x_i, y)``) for a uint8 LR image;
-    float64 ``(steps, k, k)``. v1: the Estimator's code decoded (:func:`decode_kernel_code`); v2: its kernel."""
+    float64 ``(steps, k, k)``. v1: the Estimator's code decoded (:func:`decode_kernel_code`; it sums to 0);
+    v2: its kernel."""
     net = _checked_dan(model)
     entry = _dan_entry(net)
     dev = pick_device(device)

@@ -1,10 +1,12 @@
 """Chapter 9's blind-SR measurements (sr_lib.blind): Gaussian8 pairs equal to the CLI's files, the oracle really
-feeding the true kernel code, PSNR per unrolled step, kernel trajectories, one-line errors. Tiny DANs with random
+feeding the true kernel code, the Restorer given other codes, PSNR per unrolled step, kernel trajectories and their
+errors, one-line errors. Tiny DANs with random
 weights on a tiny synthetic set, so every test runs in seconds on a CPU."""
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Iterator
 
@@ -18,11 +20,14 @@ from sr_lib.blind import (
     decode_kernel_code,
     evaluate_gaussian8,
     gaussian8_pairs,
+    kernel_code_errors,
+    kernel_code_sensitivity,
     kernel_trajectory,
     psnr_by_iteration,
     sigma_key,
     super_resolve_mode,
     true_kernel_code,
+    with_unit_sum,
 )
 from sr_lib.cli import main as cli_main
 from sr_lib.degrade.bicubic import downscale, modcrop
@@ -184,6 +189,40 @@ def test_plain_mode_runs_a_non_blind_network_the_usual_way(tiny_set: Path) -> No
         assert got == {"psnr": score.psnr, "ssim": score.ssim}
 
 
+class _CodeBlindRestorer(nn.Module):
+    """A Restorer that receives a code but always runs with the Dirac start's code: it ignores what it is given."""
+
+    def __init__(self, restorer: nn.Module, fixed: torch.Tensor) -> None:
+        super().__init__()
+        self.restorer, self.fixed = restorer, fixed
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        return self.restorer(x, self.fixed.expand(x.shape[0], -1))
+
+
+def test_kernel_code_sensitivity_diagonal_is_the_oracle_and_flat_without_the_code(tiny_set: Path) -> None:
+    model = _tiny_dan("dan-v1")
+    sigmas = gaussian8_sigmas(2)
+    given = [sigmas[0], sigmas[-1]]
+    pairs = [p for p in gaussian8_pairs("Set5", 2, tiny_set) if p.sigma in given]  # 2 images x 2 widths
+    res = kernel_code_sensitivity(model, pairs, given, device="cpu")
+    keys = [sigma_key(s) for s in given]
+    assert res["given_sigmas"] == given and res["images"] == 2 and res["pairs"] == 4
+    assert list(res["psnr"]) == keys and all(list(row) == keys for row in res["psnr"].values())
+    assert list(res["blind"]) == keys
+    assert json.loads(json.dumps(res)) == res
+    scores = {mode: evaluate_gaussian8("dan-v1", 2, ["Set5"], mode, data_dir=tiny_set, device="cpu",
+                                       model=model)["datasets"]["Set5"]["per_sigma"] for mode in ("oracle", "blind")}
+    for key in keys:  # the given kernel is the true one: exactly the oracle's score; blind as evaluated
+        assert res["psnr"][key][key] == scores["oracle"][key]["psnr"]
+        assert res["blind"][key] == scores["blind"][key]["psnr"]
+    assert res["psnr"][keys[0]][keys[0]] != res["psnr"][keys[0]][keys[1]]  # a random Restorer reads its code
+    deaf = copy.deepcopy(model)
+    deaf.Restorer = _CodeBlindRestorer(model.Restorer, model.init_ker_map)
+    flat = kernel_code_sensitivity(deaf, pairs[:1], [sigmas[0], 1.2, 3.0], device="cpu")
+    assert len(set(flat["psnr"][keys[0]].values())) == 1
+
+
 # ------------------------------------------------------------------------------------------- inside the unrolling
 
 
@@ -241,13 +280,22 @@ def test_kernel_trajectory_of_a_truthful_estimator_is_the_true_kernel(tiny_set: 
     for estimate in path:
         if name == "dan-v2":  # the Estimator's output is the kernel itself
             np.testing.assert_allclose(estimate, pair.kernel, rtol=0, atol=1e-7)
-        else:  # the code decoded: the kernel projected on the 10 principal components
+        else:  # the code decoded: projected on the 10 principal components, which carry no mean
             np.testing.assert_allclose(estimate, pair.kernel, rtol=0, atol=5e-3)
             assert not np.allclose(estimate, pair.kernel, rtol=0, atol=1e-4)
         nearest = min(pairs, key=lambda p: float(np.abs(p.kernel - estimate).sum()))
         assert nearest.sigma == pair.sigma
     random_path = kernel_trajectory(model, pair.lr, device="cpu")
     assert random_path.shape == (2, 21, 21) and np.abs(random_path - pair.kernel).max() > 1e-2
+    if name == "dan-v1":  # the published matrix: a decoded code sums to 0; the mean added back, a fixed remainder
+        assert abs(path[-1].sum()) < 1e-6 and with_unit_sum(path).sum(axis=(1, 2)) == pytest.approx(1.0)
+        np.testing.assert_allclose(with_unit_sum(pair.kernel), pair.kernel, rtol=0, atol=1e-15)
+        err = kernel_code_errors(model, pair.kernel, path[-1])
+        assert err["estimate vs true code"] < 1e-5
+        assert err["estimate vs true"] == pytest.approx(err["true code vs true"])
+        assert 0.1 < err["true code vs true"] < 0.25 and np.abs(path[-1] - pair.kernel).sum() > 0.99
+        wrong = kernel_code_errors(model, pair.kernel, random_path[-1])
+        assert wrong["estimate vs true code"] > 0.1 and wrong["true code vs true"] == err["true code vs true"]
 
 
 # -------------------------------------------------------------------------------------------------------- errors
@@ -285,6 +333,14 @@ def test_bad_inputs_give_one_line_errors(tiny_set: Path, tmp_path: Path) -> None
         (ConfigError, lambda: psnr_by_iteration(dan, [])),
         (ConfigError, lambda: kernel_trajectory(edsr, pair.lr)),
         (ConfigError, lambda: decode_kernel_code(dan, torch.zeros(1, 7))),
+        (ConfigError, lambda: kernel_code_sensitivity(dan, [pair], [])),
+        (ConfigError, lambda: kernel_code_sensitivity(dan, [pair], [0.8, 0.8])),
+        (ConfigError, lambda: kernel_code_sensitivity(dan, [pair], [0.0])),
+        (ConfigError, lambda: kernel_code_sensitivity(dan, [], [0.8])),
+        (ConfigError, lambda: kernel_code_sensitivity(edsr, [pair], [0.8])),
+        (ConfigError, lambda: kernel_code_sensitivity(create_model("dan-v1", 2, options=TINY["dan-v1"]), [pair],
+                                                      [0.8])),  # no PCA matrix
+        (ConfigError, lambda: kernel_code_errors(dan, pair.kernel, np.zeros((11, 11)))),
     ]
     for kind, call in cases:
         with pytest.raises(kind) as exc:
