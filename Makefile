@@ -10,7 +10,7 @@ ITERS ?=
 DATA ?= $(SR_DATA_DIR)
 WEIGHTS ?= $(SR_WEIGHTS_DIR)
 
-.PHONY: install book test repro results chapter-measurements quick-runs studies league verify-results clean
+.PHONY: install book test student repro results chapter-measurements quick-runs studies league verify-results clean
 
 install:  ## sr_lib with the book and test extras; torch only if it is not importable yet (Colab keeps its own)
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install "torch>=2.2"
@@ -23,6 +23,9 @@ book: install  ## execute every chapter and build the site into _build/html (war
 # with the committed outputs (without a build it skips, with the reason).
 test: install  ## the test suite (tests/): unit, golden, data tests, and the checked cells of the last book build
 	$(PYTHON) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
+
+student: install  ## the student edition: every notebook of the book without solutions, into student/
+	$(PYTHON) -m sr_lib.cli student --out student
 
 repro: install  ## papermill: train + evaluate MODEL through the reproduction notebook (resumes results/repro/<run>)
 	$(PYTHON) -m sr_lib.cli repro --model $(MODEL) --scale $(SCALE) --preset $(PRESET) --output results/repro \

@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", type=Path)
     r.add_argument("--device", default="auto")
     r.add_argument("--output", type=Path, required=True, help="folder for the executed notebook and the run folder")
+    st = sub.add_parser("student", help="the student edition of the book's notebooks: solutions removed, exercises kept "
+                        "and numbered, outputs cleared")
+    st.add_argument("notebooks", nargs="*", type=Path, help="notebooks (default: those of _toc.yml under --root)")
+    st.add_argument("--root", type=Path, default=Path("."), help="the book's root folder (default .)")
+    st.add_argument("--out", type=Path, required=True, help="folder for the student notebooks")
     return p
 
 
@@ -321,8 +326,17 @@ def _cmd_repro(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_student(args: argparse.Namespace) -> int:
+    from .classroom import toc_notebooks, write_student_edition
+
+    for path, ed in write_student_edition(args.notebooks or toc_notebooks(args.root), args.out):
+        print(f"{path}: {ed.exercises} exercises, {ed.solutions} solutions removed ({ed.removed_code_cells} code cells)")
+    return 0
+
+
 _COMMANDS = {"models": _cmd_models, "eval": _cmd_eval, "upscale": _cmd_upscale, "downscale": _cmd_downscale,
-             "data": _cmd_data, "weights": _cmd_weights, "train": _cmd_train, "experiments": _cmd_experiments, "repro": _cmd_repro}
+             "data": _cmd_data, "weights": _cmd_weights, "train": _cmd_train, "experiments": _cmd_experiments, "repro": _cmd_repro,
+             "student": _cmd_student}
 
 if __name__ == "__main__":
     sys.exit(main())
