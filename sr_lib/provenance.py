@@ -73,8 +73,21 @@ def device_description(device: torch.device | str) -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; ``platform.processor()`` elsewhere): float32 kernels of another CPU
+    model may round differently, so :func:`sr_lib.results.rerun_eval` compares exactly only on the same model."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device: torch.device | str) -> dict[str, Any]:
     return {
+        "cpu": cpu_model(),
         "git_commit": git_commit(),
         "sr_lib_version": __version__,
         "python": sys.version.split()[0],

@@ -40,10 +40,25 @@ def _relocated_copy(tmp_path: Path, **config: object) -> tuple[Path, dict]:
     return path, recorded
 
 
+def _as_made_here(tmp_path: Path, data_dir: Path, weights_dir: Path, cpu: str) -> tuple[Path, dict]:
+    """The relocated SRCNN x2 file with this machine's own Set5 numbers, recorded as made on CPU model ``cpu``."""
+    from sr_lib.evaluate import evaluate_model
+
+    path, recorded = _relocated_copy(tmp_path)
+    protocol = recorded["provenance"]["config"]["protocol"]["name"]
+    now = evaluate_model("srcnn", 2, ["Set5"], weights_dir / "srcnn/9-5-5_ImageNet/x2.mat", data_dir, protocol)
+    recorded["datasets"]["Set5"] = now["datasets"]["Set5"]
+    recorded["provenance"]["cpu"] = cpu
+    return path, recorded
+
+
 @pytest.mark.data
 def test_a_changed_number_is_reported(tmp_path: Path, data_dir: Path, weights_dir: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    path, recorded = _relocated_copy(tmp_path)
+    """Made on this CPU model: compared exactly, so one ulp is a difference."""
+    from sr_lib.provenance import cpu_model
+
+    path, recorded = _as_made_here(tmp_path, data_dir, weights_dir, cpu_model())
     baby = recorded["datasets"]["Set5"]["per_image"]["baby"]
     baby["ssim"] = math.nextafter(baby["ssim"], 2.0)  # one ulp
     path.write_text(json.dumps(recorded))
@@ -52,6 +67,18 @@ def test_a_changed_number_is_reported(tmp_path: Path, data_dir: Path, weights_di
     out = capsys.readouterr().out
     assert status == 1
     assert "1 difference(s)" in out and "Set5/baby ssim: recorded" in out
+
+
+@pytest.mark.data
+def test_another_cpu_model_is_allowed_float32_rounding_not_more(tmp_path: Path, data_dir: Path,
+                                                                 weights_dir: Path) -> None:
+    path, recorded = _as_made_here(tmp_path, data_dir, weights_dir, "another CPU")
+    images = recorded["datasets"]["Set5"]["per_image"]
+    images["baby"]["psnr"] += 0.5 * results.ACROSS_CPUS["psnr"]  # rounding of another CPU: tolerated
+    images["bird"]["ssim"] += 2 * results.ACROSS_CPUS["ssim"]  # more: reported
+    path.write_text(json.dumps(recorded))
+    assert [d.split(":")[0] for d in results.rerun_eval(path, datasets=["Set5"], weights_dir=weights_dir,
+                                                         data_dir=data_dir)] == ["Set5/bird ssim"]
 
 
 @pytest.mark.data
