@@ -24,6 +24,7 @@ Conventions:
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import math
@@ -246,8 +247,9 @@ def interactive_comparison(
     ``box``: the zoom region on the selected image — a fixed box, a function of the key, or ``None`` for a centred
     ``crop`` x ``crop`` square. ``caption(key)``: optional text under the selection (e.g. its PSNR).
     A combination absent from ``images_by_key`` shows a one-line message instead of a figure.
-    Returns the widget (display it, or make it a cell's last expression). The figure is rendered to a PNG in an
-    ``ipywidgets.Image``: it needs a live kernel to change, and static pages show the first selection only.
+    Returns a :class:`WidgetWithFallback` (display it, or make it a cell's last expression; ``.widget`` is the
+    ``ipywidgets`` box). The figure is rendered to a PNG in an ``ipywidgets.Image``: it needs a live kernel to change;
+    static pages (the built book, which loads no widget JavaScript) show the PNG of the first selection.
     """
     import ipywidgets as widgets  # optional dependency (the book extra)
 
@@ -295,7 +297,25 @@ def interactive_comparison(
     for d in dropdowns:
         d.observe(render, names="value")
     render()
-    return widgets.VBox([widgets.HBox(dropdowns), message, view])
+    first = " / ".join(str(d.value) for d in dropdowns)
+    text = (f"interactive comparison ({', '.join(map(str, key_names))}), showing {first}; "
+            "choosing another needs a live kernel")
+    return WidgetWithFallback(widgets.VBox([widgets.HBox(dropdowns), message, view]), bytes(view.value or b""), text)
+
+
+class WidgetWithFallback:
+    """A widget with a static fallback in the same output: a live front end (Jupyter, Colab) shows the widget, a
+    static page (the built book, nbviewer) shows ``png`` (the widget's first view) and a text line."""
+
+    def __init__(self, widget: Any, png: bytes, text: str) -> None:
+        self.widget, self.png, self.text = widget, png, text
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_())
+        if self.png:
+            bundle["image/png"] = base64.b64encode(self.png).decode("ascii")
+        bundle["text/plain"] = self.text
+        return bundle
 
 
 # ----------------------------------------------------------------------------------------------------------------

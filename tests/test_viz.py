@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -96,6 +98,10 @@ def test_interactive_comparison(images):
     sr = {("a", 2, "m1"): hr, ("a", 2, "m2"): hr[..., ::-1].copy(), ("b", 3, "m1"): hr[..., 0]}
     w = viz.interactive_comparison(sr, ("image", "scale", "method"), reference={"a": hr, "b": hr},
                                    caption=lambda k: f"{k[2]}", crop=8)
+    bundle = w._repr_mimebundle_()  # a live front end shows the widget, a static page the PNG of the first view
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "a / 2 / m1" in bundle["text/plain"]
+    assert base64.b64decode(bundle["image/png"]) == bytes(w.widget.children[2].value)
+    w = w.widget
     dropdowns = w.children[0].children
     view = w.children[2]
     assert [d.description for d in dropdowns] == ["image", "scale", "method"]
