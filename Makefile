@@ -10,7 +10,7 @@ ITERS ?=
 DATA ?= $(SR_DATA_DIR)
 WEIGHTS ?= $(SR_WEIGHTS_DIR)
 
-.PHONY: install book test student repro results chapter-measurements quick-runs studies league chapter-times verify-results clean
+.PHONY: install book test student repro results chapter-measurements quick-runs studies league league-page chapter-times verify-results clean
 
 install:  ## sr_lib with the book and test extras; torch only if it is not importable yet (Colab keeps its own)
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install "torch>=2.2"
@@ -80,6 +80,9 @@ league: install  ## train + evaluate every missing seed of the equal-compute lea
 	@test -n "$(DATA)" || { echo "make league needs SR_DATA_DIR"; exit 2; }
 	@$(PYTHON) -m sr_lib.results clean-commit >/dev/null
 	$(PYTHON) -m sr_lib.cli experiments run --league --data-dir $(DATA)
+
+league-page: install  ## re-execute book/league.ipynb in place from the results files under results/league/
+	$(PYTHON) -m jupyter execute --inplace book/league.ipynb
 
 # The instructor page's numbers: every chapter executed end to end in quick mode, one at a time (about half an hour on
 # 2 CPU cores; on a GPU machine the file is chapter_times_cuda.json). Run it from a clean commit on an idle machine.
