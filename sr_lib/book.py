@@ -41,6 +41,7 @@ __all__ = [
     "Markdown",
     "PaperComparison",
     "colab_install_cell",
+    "setup_sets",
     "glue",
     "paper_vs_ours",
     "provenance_line",
@@ -507,14 +508,52 @@ def glue(**values: Any) -> None:
 # the Colab install cell
 
 
-def colab_install_cell(repository_url: str) -> str:
-    """Source of the hidden first cell of every notebook: in Colab, install ``sr_lib`` from ``repository_url``
-    (``repository.url`` of ``_config.yml``, the one place the address is written; a test keeps the cells equal
-    to this) and keep Colab's own PyTorch. Elsewhere it does nothing."""
+def colab_install_cell(repository_url: str, sets: Sequence[str] = ()) -> str:
+    """Source of the hidden first cell of every notebook. In Colab (or wherever ``$SR_LIB_SOURCE`` is set, which then
+    replaces the repository as the pip source, e.g. ``file:///path/to/checkout`` in tests/test_colab.py): install
+    ``sr_lib`` with the book extra from ``repository_url`` (``repository.url`` of ``_config.yml``, the one place the
+    address is written), keeping the runtime's own PyTorch (pip keeps an installed ``torch>=2.2``), and fetch the
+    pinned ones of ``sets`` (the data sets the page's :func:`setup` call names, :func:`setup_sets`) into the cache
+    with ``sr-lib data fetch`` (pinned URLs, each file sha256-checked; files already there are kept; a set that
+    cannot be fetched prints one line and the page goes on, :func:`setup` then says which sets are missing).
+    Elsewhere it does nothing. :func:`setup` then picks the GPU when there is one (``device="auto"``)."""
+    from .data import get_info
+
     if not repository_url.startswith("https://"):
         raise ConfigError(f"book: the repository URL must be https, got '{repository_url}'")
-    return (
-        "import sys, subprocess, importlib.util\n"
-        'if "google.colab" in sys.modules and importlib.util.find_spec("sr_lib") is None:\n'
-        f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+{repository_url}"], check=True)'
-    )
+    pinned = [get_info(name).name for name in sets if get_info(name).pinned]
+    lines = [
+        "import os, sys, subprocess, importlib.util",
+        "# Colab: install sr_lib + the book extra (Colab's torch is kept) and fetch this page's data (pinned, sha256).",
+        'if "google.colab" in sys.modules or "SR_LIB_SOURCE" in os.environ:',
+        '    if importlib.util.find_spec("sr_lib") is None:',
+        f'        source = os.environ.get("SR_LIB_SOURCE", "git+{repository_url}")',
+        '        subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"sr_lib[book] @ {source}"], check=True)',
+        "        importlib.invalidate_caches()",
+    ]
+    if pinned:
+        names = ", ".join(f'"{n}"' for n in pinned)
+        lines.append(f'    subprocess.run([sys.executable, "-m", "sr_lib.cli", "data", "fetch", {names}])  # failures: one line each')
+    return "\n".join(lines)
+
+
+def setup_sets(notebook: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``sets`` of a notebook's ``book.setup(...)`` call (the default when the call names none; none without a
+    call): what its install cell fetches in Colab."""
+    import ast
+
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell.get("source", "")))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "setup" \
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "book":
+                for kw in node.keywords:
+                    if kw.arg == "sets":
+                        return tuple(ast.literal_eval(kw.value))
+                return tuple(inspect.signature(setup).parameters["sets"].default)
+    return ()

@@ -133,9 +133,9 @@ def write_student_edition(notebooks: list[Path], out_dir: Path) -> list[tuple[Pa
 
 
 def toc_notebooks(root: Path) -> list[Path]:
-    """The notebooks ``_toc.yml`` under ``root`` lists, in its order."""
+    """The notebooks ``_toc.yml`` under ``root`` lists (its root page first), in its order."""
     toc = Path(root) / "_toc.yml"
     if not toc.is_file():
         raise ConfigError(f"no _toc.yml in {root}")
-    files = re.findall(r"file:\s*(\S+)", toc.read_text(encoding="utf-8"))
+    files = re.findall(r"^(?:root|\s*- file):\s*(\S+)", toc.read_text(encoding="utf-8"), re.MULTILINE)
     return [Path(root) / f"{f}.ipynb" for f in files if (Path(root) / f"{f}.ipynb").is_file()]

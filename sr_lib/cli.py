@@ -246,10 +246,17 @@ def _cmd_data(args: argparse.Namespace) -> int:
         if not checked:
             raise DataError("no pinned data set found locally; run 'sr-lib data fetch NAME' or pass --data-dir")
         return 1 if bad else 0
-    for name in names:
+    failed = []
+    for name in names:  # one set that cannot be fetched does not stop the others (one line each, exit 1 at the end)
         print(f"{name}: fetching {len(data.get_info(name).files)} pinned files ...", flush=True)
-        print(f"{name}: {data.fetch(name, args.dest)}")
-    return 0
+        try:
+            print(f"{name}: {data.fetch(name, args.dest)}")
+        except DataError as exc:
+            print(f"sr-lib: error: {exc}", file=sys.stderr, flush=True)
+            failed.append(name)
+    if failed:
+        print(f"sr-lib: not fetched: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_weights(args: argparse.Namespace) -> int:

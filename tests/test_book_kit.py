@@ -177,8 +177,9 @@ def _repository_url() -> str:
 
 
 def _toc_notebooks() -> list[Path]:
-    files = re.findall(r"file:\s*(\S+)", (ROOT / "_toc.yml").read_text())
-    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").is_file()]
+    from sr_lib.classroom import toc_notebooks
+
+    return toc_notebooks(ROOT)
 
 
 @pytest.mark.parametrize("notebook", _toc_notebooks(), ids=lambda p: p.name)
@@ -186,8 +187,9 @@ def test_every_notebook_installs_from_the_configured_repository(notebook):
     cells = json.loads(notebook.read_text())["cells"]
     first = cells[0]
     assert first["cell_type"] == "code" and "remove-cell" in first["metadata"].get("tags", [])
-    assert "".join(first["source"]) == book.colab_install_cell(_repository_url()), (
-        f"{notebook.name}: the first cell must be book.colab_install_cell(<repository.url of _config.yml>)")
+    sets = book.setup_sets(json.loads(notebook.read_text()))
+    assert "".join(first["source"]) == book.colab_install_cell(_repository_url(), sets), (
+        f"{notebook.name}: the first cell must be book.colab_install_cell(<repository.url of _config.yml>, {sets})")
     url = _repository_url()
     elsewhere = [i for i, c in enumerate(cells[1:], 1) if url in "".join(c["source"])]
     assert not elsewhere, f"{notebook.name}: the repository URL is written again in cells {elsewhere}"
