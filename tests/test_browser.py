@@ -83,8 +83,8 @@ def browser() -> Iterator[Any]:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(60)
+    driver.set_page_load_timeout(180)  # generous: a loaded 2-core machine renders the long scoreboard slowly
+    driver.set_script_timeout(180)
     yield driver
     driver.quit()
 
