@@ -34,7 +34,7 @@ from .results import ResultsError, provenance_line, read_results
 
 if TYPE_CHECKING:
     from .train.studies import Comparison
-from .tables import markdown_table
+from .tables import markdown_table, signed
 
 __all__ = [
     "Chapter",
@@ -356,10 +356,6 @@ def claim_text(c: Comparison | None) -> dict[str, str]:
             "seeds": str(min(c.n))}
 
 
-def _signed(value: float | None, digits: int) -> str | None:
-    return None if value is None else f"{round(value, digits) + 0.0:+.{digits}f}"  # + 0.0: no "-0.000"
-
-
 @dataclass
 class PaperComparison:
     """The paper's numbers next to ours: ``rows`` holds the raw floats (for glue and checks), the cell output is a
@@ -389,7 +385,7 @@ class PaperComparison:
                 if v is None or isinstance(v, str):
                     cells[col] = v
                 elif col.endswith("- paper"):
-                    cells[col] = _signed(v, 4 if "SSIM" in col else d)
+                    cells[col] = signed(v, 4 if "SSIM" in col else d)
                 elif "SSIM" in col:
                     cells[col] = f"{v:.4f}"
                 elif col == "paper PSNR":

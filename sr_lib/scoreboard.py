@@ -32,11 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from .book import _signed
 from .errors import ConfigError, WeightsError
 from .papers import paper_results
 from .results import ResultsError, read_results
-from .tables import markdown_table
+from .tables import markdown_table, signed
 
 __all__ = [
     "DISCUSSED",
@@ -507,7 +506,7 @@ def _values(row: Row) -> dict[str, str | None]:
     return {"paper PSNR": _published(row.paper_psnr, 2), "paper SSIM": _published(row.paper_ssim, 4),
             "ours PSNR": None if row.ours_psnr is None else f"{row.ours_psnr:.{PSNR_DIGITS}f}",
             "ours SSIM": None if row.ours_ssim is None else f"{row.ours_ssim:.4f}",
-            "ours - paper": _signed(row.diff, PSNR_DIGITS)}
+            "ours - paper": signed(row.diff, PSNR_DIGITS)}
 
 
 def _ours_from(row: Row, repo: tuple[str, str] | None) -> str | None:

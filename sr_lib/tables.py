@@ -30,6 +30,11 @@ def format_cell(value: Any, floatfmt: str = ".2f") -> str:
     return str(value)
 
 
+def signed(value: float | None, digits: int) -> str | None:
+    """A difference as text with its sign (``+0.012``, ``-0.300``; never ``-0.000``), or None for no value."""
+    return None if value is None else f"{round(value, digits) + 0.0:+.{digits}f}"
+
+
 def _is_number(v: Any) -> bool:
     return v is None or (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)))
 
