@@ -24,7 +24,8 @@ from typing import Any
 from .errors import ConfigError
 from .imageio import atomic_write_bytes
 
-_FENCE = re.compile(r"^(:{3,})\s*\{(exercise|solution|solution-start|solution-end)\}\s*(.*)$")
+# The opening or closing line of a sphinx-exercise directive (colon fence): what make student and the instructor page read.
+EXERCISE_FENCE = re.compile(r"^(:{3,})\s*\{(exercise|solution|solution-start|solution-end)\}\s*(.*)$")
 _OPTION = re.compile(r"^:[\w-]+:")  # a directive option line (":label: ...", ":class: dropdown")
 
 
@@ -67,7 +68,7 @@ def student_notebook(notebook: dict[str, Any], name: str) -> Edition:
         i = 0
         while i < len(lines):
             line = lines[i]
-            fence = _FENCE.match(line.strip())
+            fence = EXERCISE_FENCE.match(line.strip())
             kind = fence.group(2) if fence else None
             if gated:
                 if kind == "solution-end":

@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .classroom import _FENCE
+from .classroom import EXERCISE_FENCE
 from .errors import ConfigError
 from .papers import paper_results
 from .results import ResultsError, read_results
@@ -359,7 +359,7 @@ def exercises(notebook: str | Path) -> list[Exercise]:
             continue
         lines = source.split("\n")
         for i, line in enumerate(lines):
-            fence = _FENCE.match(line.strip())
+            fence = EXERCISE_FENCE.match(line.strip())
             kind = fence.group(2) if fence else None
             if kind == "exercise":
                 label = next((m.group(1) for m in (re.match(r":label:\s*(\S+)", x.strip()) for x in lines[i + 1:])
