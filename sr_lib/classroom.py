@@ -24,7 +24,7 @@ from typing import Any
 from .errors import ConfigError
 from .imageio import atomic_write_bytes
 
-# The opening or closing line of a sphinx-exercise directive (colon fence): what make student and the instructor page read.
+# A sphinx-exercise directive's opening or closing colon fence (read by make student and the instructor page).
 EXERCISE_FENCE = re.compile(r"^(:{3,})\s*\{(exercise|solution|solution-start|solution-end)\}\s*(.*)$")
 _OPTION = re.compile(r"^:[\w-]+:")  # a directive option line (":label: ...", ":class: dropdown")
 
