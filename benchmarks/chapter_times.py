@@ -3,8 +3,8 @@
 Every chapter of ``_toc.yml`` (``book/NN_*.ipynb``; ``--chapters`` picks some) is executed as the book build executes
 it — a fresh kernel, the notebook's folder as working directory, ``$SR_BOOK_MODE`` (default quick) — one after
 another, on whatever device the chapters pick (:func:`sr_lib.evaluate.pick_device`: CUDA when present). Per chapter
-the file records the wall time of the whole run, the summed time of its cells and its slowest cells (first source
-line and seconds: where the live training runs are). The executed copies are thrown away. Results and provenance go
+the file records the wall time of the whole run, the summed time of its cells and its slowest cells (their first line
+that is not an import or a comment, and seconds: where the live training runs are). The executed copies are thrown away. Results and provenance go
 atomically to ``--json``:
 
     make chapter-times            # results/chapter_times_cpu.json, or _cuda.json on a GPU machine
@@ -56,8 +56,14 @@ def time_chapter(path: Path, timeout: int, slowest: int) -> dict[str, Any]:
     timed = sorted(((s, c) for c, s in cells if s is not None), key=lambda t: -t[0])
     return {"seconds": round(wall, 1), "cells_seconds": round(sum(s for s, _ in timed), 1),
             "code_cells": len(cells),
-            "slowest_cells": [{"seconds": round(s, 1), "first_line": (c.source.strip().splitlines() or [""])[0][:100]}
-                              for s, c in timed[:slowest]]}
+            "slowest_cells": [{"seconds": round(s, 1), "first_line": _what(c.source)} for s, c in timed[:slowest]]}
+
+
+def _what(source: str) -> str:
+    """The first line of a cell that is not blank, a comment or an import: what the cell does."""
+    lines = [ln.strip() for ln in source.splitlines()]
+    useful = [ln for ln in lines if ln and not ln.startswith(("#", "import ", "from "))]
+    return (useful or lines or [""])[0][:100]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -281,7 +281,8 @@ def read_chapter_times(results_dir: str | Path) -> dict[str, dict[str, Any] | No
 
 def timings_table(times: Mapping[str, dict[str, Any] | None], chapters: Sequence[str]) -> Table:
     """Minutes of each chapter's run per device (:data:`NOT_MEASURED` where the file or chapter is missing) and
-    the slowest cell of the first measured device."""
+    the minutes of the slowest cell on the first measured device, with its share of the chapter (the live training
+    run, in every chapter that has one)."""
     measured = [d for d in DEVICES if times.get(d)]
     cells = []
     for name in chapters:
@@ -289,9 +290,11 @@ def timings_table(times: Mapping[str, dict[str, Any] | None], chapters: Sequence
         for d in DEVICES:
             entry = (times.get(d) or {}).get("chapters", {}).get(name)
             cell[f"{_DEVICE_NAMES[d][0]} minutes"] = entry["seconds"] / 60 if entry else NOT_MEASURED
-        slow = (times[measured[0]] or {})["chapters"].get(name, {}).get("slowest_cells") if measured else None
-        cell["slowest cell"] = (f"{slow[0]['first_line']} ({slow[0]['seconds'] / 60:.1f} min on "
-                                f"{_DEVICE_NAMES[measured[0]][0]})") if slow else None
+        entry = (times[measured[0]] or {})["chapters"].get(name, {}) if measured else {}
+        slow = entry.get("slowest_cells")
+        cell[f"slowest cell ({_DEVICE_NAMES[measured[0]][0]})" if measured else "slowest cell"] = (
+            f"{slow[0]['seconds'] / 60:.1f} min ({slow[0]['seconds'] / entry['seconds']:.0%} of the chapter)"
+            if slow else None)
         cells.append(cell)
     missing = [d for d in DEVICES if not times.get(d)]
     note = "; ".join(f"{_DEVICE_NAMES[d][0]}: {NOT_MEASURED} (run `make chapter-times` on {_DEVICE_NAMES[d][1]}: "

@@ -141,9 +141,9 @@ def test_timings_read_a_file_and_say_the_gpu_is_not_measured(tmp_path):
     times = pages.read_chapter_times(tmp_path)
     assert times["cuda"] is None and times["cpu"]["mode"] == "quick"
     t = pages.timings_table(times, ["01_sr_problem", "02_srcnn"])
-    assert t.headers == ["chapter", "CPU minutes", "GPU minutes", "slowest cell"]
+    assert t.headers == ["chapter", "CPU minutes", "GPU minutes", "slowest cell (CPU)"]
     assert t.rows[0][1:3] == [1.5, pages.NOT_MEASURED] and t.rows[1][1] == pages.NOT_MEASURED
-    assert t.rows[0][3] == "RUN = train(recipe) (0.5 min on CPU)"
+    assert t.rows[0][3] == "0.5 min (33% of the chapter)" and t.rows[1][3] is None
     assert "GPU: not measured yet (run `make chapter-times` on a GPU machine" in t.caption and "CPU:" not in t.caption
     prov = pages.timings_provenance(times)
     assert prov.rows[0][1:] == ["cpu: x86_64, 2 cores", 2, "quick", "0123456789", "2026-12-01T10:00:00+00:00"]
@@ -193,3 +193,13 @@ def test_exercises_of_the_chapters_match_the_student_edition():
     assert 0 < len(trains) < len(rows)
     t = pages.exercises_table(CHAPTERS)
     assert len(t.rows) == len(rows) and t.caption == f"{len(rows)} exercises, {len(trains)} of them train a network"
+
+
+def test_chapter_times_names_a_cell_by_what_it_does():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("chapter_times", ROOT / "benchmarks" / "chapter_times.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module._what("import tempfile\nfrom x import y\n# train\n\nRUN = train(recipe)\nmore()") == "RUN = train(recipe)"
+    assert module._what("import os") == "import os" and module._what("") == ""
