@@ -246,17 +246,15 @@ def _cmd_data(args: argparse.Namespace) -> int:
         if not checked:
             raise DataError("no pinned data set found locally; run 'sr-lib data fetch NAME' or pass --data-dir")
         return 1 if bad else 0
-    failed = []
-    for name in names:  # one set that cannot be fetched does not stop the others (one line each, exit 1 at the end)
+    failed = False
+    for name in names:  # a set that cannot be fetched does not stop the others: one error line each, exit 2 at the end
         print(f"{name}: fetching {len(data.get_info(name).files)} pinned files ...", flush=True)
         try:
             print(f"{name}: {data.fetch(name, args.dest)}")
         except DataError as exc:
-            print(f"sr-lib: error: {exc}", file=sys.stderr, flush=True)
-            failed.append(name)
-    if failed:
-        print(f"sr-lib: not fetched: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed else 0
+            print(f"sr-lib: error: {name}: {exc}", file=sys.stderr, flush=True)
+            failed = True
+    return 2 if failed else 0
 
 
 def _cmd_weights(args: argparse.Namespace) -> int:
