@@ -183,7 +183,10 @@ class Chapter:
         rows = studies.league_rows(self.results_dir) if self.results_dir else []
         by_family = {}
         for r in rows:
-            r.update({f"{d} PSNR (dB)": plus_minus(r.pop(f"{d} PSNR"), r.pop(f"{d} std")) for d in studies.LEAGUE_SETS})
+            cells = league_psnr_cells(r)
+            for d in studies.LEAGUE_SETS:
+                del r[f"{d} PSNR"], r[f"{d} std"]
+            r.update(cells)
             by_family[r["family"]] = dict(r)
             r["family"] += "  ◀ this chapter" if r["family"] in ours else ""
         if rows:
@@ -346,6 +349,14 @@ def plus_minus(mean: float, std: float, digits: int = 2) -> str:
     if mean != mean:
         return "n/a"
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if std == std else f"{mean:.{digits}f} (1 seed)"
+
+
+def league_psnr_cells(row: Mapping[str, Any]) -> dict[str, str]:
+    """A row of :func:`studies.league_rows` as its PSNR cells: ``"<set> PSNR (dB)"`` -> ``"mean ± std"`` per league set
+    (the league table of the chapters and of the league page)."""
+    from .train import studies
+
+    return {f"{d} PSNR (dB)": plus_minus(row[f"{d} PSNR"], row[f"{d} std"]) for d in studies.LEAGUE_SETS}
 
 
 def claim_text(c: Comparison | None) -> dict[str, str]:

@@ -245,7 +245,7 @@ def plot_league(root: str | Path, floor: float = 1.0) -> Figure:
 def league_table(root: str | Path) -> Table:
     """The league (:func:`sr_lib.train.studies.league_rows`), best Set5 PSNR first: per family its parameters,
     compute per iteration, iterations, seeds and mean ± std PSNR per set."""
-    from .book import plus_minus
+    from .book import league_psnr_cells
     from .train import studies
 
     rows = sorted(studies.league_rows(root), key=lambda r: -r["Set5 PSNR"])
@@ -253,7 +253,7 @@ def league_table(root: str | Path) -> Table:
     for rank, r in enumerate(rows, 1):
         cell = {"rank": rank, "family": r["family"], "parameters": r["parameters"], "GMACs / iteration": r["GMACs / iteration"],
                 "iterations": r["iterations"], "seeds": r["seeds"]}
-        cell.update({f"{d} PSNR (dB)": plus_minus(r[f"{d} PSNR"], r[f"{d} std"]) for d in studies.LEAGUE_SETS})
+        cell.update(league_psnr_cells(r))
         cells.append(cell)
     return table(cells, formats={"GMACs / iteration": ".2f"},
                  caption=f"x{studies.LEAGUE_SCALE}, {studies.LEAGUE_BUDGET_MACS / 1e12:.0f} TMACs of training per "
